@@ -1,0 +1,126 @@
+"""Which entities a parcel event belongs to, normalised and pseudonymised.
+
+Identifiers are personal data: outside this module they travel only as keyed pseudonyms
+(HMAC-SHA256 with the deployment's secret). The clear form never reaches a Redis key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from detectors.events import Address, ParcelEvent
+from detectors.text import fold, squeeze
+
+ENTITY_TYPES: Final = (
+    "sender_phone",
+    "sender_account",
+    "sender_address",
+    "recipient",
+    "recipient_address",
+    "pickup_point",
+)
+
+_DIGITS = re.compile(r"\d+")
+# Building markers written differently by different clerks; all become 栋.
+_BUILDING_MARK = re.compile(r"(号楼|號樓|幢|棟|栋|座|楼(?=\d*单元)|号院(?=\d))")
+# "12-3-502" or "12-502" at the end of a street: building-unit-room written with dashes.
+_DASHED_UNIT = re.compile(r"(\d+)\s*-\s*(\d+)(?:\s*-\s*(\d+))?\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class EntityRef:
+    """One entity as the store sees it: its type and keyed pseudonym (never the clear value)."""
+
+    entity_type: str
+    key: str
+
+    @property
+    def tag(self) -> str:
+        """Redis hash tag shared by every key of this entity."""
+        return f"{self.entity_type}:{self.key}"
+
+
+def normalise_phone(phone: str | None) -> str | None:
+    """Digits only, Chinese country prefix removed; None when too short to identify anyone."""
+    if not phone:
+        return None
+    digits = "".join(_DIGITS.findall(fold(phone)))
+    if len(digits) == 13 and digits.startswith("861"):
+        digits = digits[2:]
+    elif len(digits) == 15 and digits.startswith("00861"):
+        digits = digits[4:]
+    return digits if len(digits) >= 7 else None
+
+
+def normalise_building(address: Address | None) -> str | None:
+    """The address cut to the building: unit, floor and room are dropped.
+
+    ``科技园路12号3栋1单元502室``, ``科技园路12号3幢502``, ``科技园路12号3号楼`` and
+    ``科技园路12号 3-1-502`` all become ``...科技园路12号3栋``.
+    """
+    if address is None or not address.street:
+        return None
+    street = fold(address.street)
+    dashed = _DASHED_UNIT.search(street)
+    if dashed is not None:
+        street = squeeze(street[: dashed.start()]) + dashed.group(1) + "栋"
+    else:
+        street = squeeze(street)
+        street = _BUILDING_MARK.sub("栋", street)
+        mark = street.find("栋")
+        if mark >= 0:
+            street = street[: mark + 1]
+    region = "|".join(squeeze(part or "") for part in (address.country, address.province, address.city))
+    return f"{region}|{street}"
+
+
+def clear_identities(event: ParcelEvent) -> dict[str, str]:
+    """Entity type -> normalised clear identifier, for each entity the event names."""
+    found: dict[str, str | None] = {
+        "sender_phone": normalise_phone(event.sender.phone),
+        "sender_account": (
+            f"{squeeze(event.platform or event.courier)}|{squeeze(event.sender.account_id)}"
+            if event.sender.account_id
+            else None
+        ),
+        "sender_address": normalise_building(event.sender.address),
+        "recipient": normalise_phone(event.recipient.phone)
+        or (
+            f"{squeeze(event.platform or event.courier)}|{squeeze(event.recipient.account_id)}"
+            if event.recipient.account_id
+            else None
+        ),
+        "recipient_address": normalise_building(event.recipient.address),
+        "pickup_point": (
+            f"{squeeze(event.courier)}|{squeeze(event.pickup_point)}" if event.pickup_point else None
+        ),
+    }
+    return {kind: value for kind, value in found.items() if value}
+
+
+class Pseudonymizer:
+    """Keyed pseudonyms: stable for one secret, unlinkable without it."""
+
+    __slots__ = ("_secret",)
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < 16:
+            raise ValueError("the pseudonym secret must be at least 16 bytes")
+        self._secret = secret
+
+    def __repr__(self) -> str:
+        return "Pseudonymizer(secret=<hidden>)"
+
+    def key(self, entity_type: str, clear: str) -> str:
+        mac = hmac.new(self._secret, f"{entity_type}\x1f{clear}".encode(), hashlib.sha256)
+        return mac.hexdigest()[:24]
+
+    def entities(self, event: ParcelEvent) -> list[tuple[EntityRef, str]]:
+        """Each entity of ``event`` with its clear identifier (kept only for alert labels)."""
+        return [
+            (EntityRef(kind, self.key(kind, clear)), clear) for kind, clear in clear_identities(event).items()
+        ]

@@ -1,0 +1,172 @@
+"""Per-parcel estimate of hidden strategic mass, vectorised over a batch.
+
+Each signal gives an estimate of the hidden mass and a confidence; the parcel's suspect mass is
+the largest estimate times the noisy-OR of the confidences of the signals that fired, capped at
+the parcel's weight. Reading text (descriptions, HS codes) is per parcel; the arithmetic runs
+on numpy arrays over the whole batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from detectors.descriptions import containers
+from detectors.events import ParcelEvent
+from detectors.reference import CoverGood, Reference
+from detectors.text import fold
+
+# Reason codes: a closed set, safe as metric label values and stable for analysts.
+CONTROLLED_GOODS = "CONTROLLED_GOODS"
+COVER_GOODS_OVERWEIGHT = "COVER_GOODS_OVERWEIGHT"
+DENSITY_HIGH = "DENSITY_HIGH"
+UNDERDECLARED_WEIGHT = "UNDERDECLARED_WEIGHT"
+MISDECLARATION_WORD = "MISDECLARATION_WORD"
+REASON_CODES = (CONTROLLED_GOODS, COVER_GOODS_OVERWEIGHT, DENSITY_HIGH, UNDERDECLARED_WEIGHT, MISDECLARATION_WORD)
+
+REASON_TEXT = {
+    CONTROLLED_GOODS: "declares a controlled rare-earth material by name or HS code",
+    COVER_GOODS_OVERWEIGHT: "weighs far more than the declared containers would with their honest content",
+    DENSITY_HIGH: "box density far above that of consumer goods",
+    UNDERDECLARED_WEIGHT: "scale reading far above the declared weight",
+    MISDECLARATION_WORD: "declared under a name used as a cover in known cases",
+}
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class ParcelScore:
+    suspect_mass_kg: float
+    weight_kg: float
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Features:
+    """What the text says, per parcel; numbers only, ready for the array stage."""
+
+    weight: float
+    declared: float
+    measured: float
+    volume_cm3: float
+    honest_kg: float  # honest weight of declared cover-good containers, packaging included
+    empty_kg: float  # those containers and packaging without content
+    cover_matched: bool
+    controlled: bool
+    cover_word: bool
+
+
+def _matching_cover(text: str, goods: Sequence[CoverGood]) -> CoverGood | None:
+    for good in goods:
+        if any(word in text for word in good.words):
+            return good
+    return None
+
+
+def _features(event: ParcelEvent, reference: Reference, include_suspended: bool) -> _Features:
+    controlled_list = reference.active_controlled(include_suspended)
+    honest = empty = 0.0
+    matched_goods: set[str] = set()
+    controlled = cover_word = False
+    for item in event.items:
+        text = fold(item.description)
+        if item.hs_code and any(item.hs_code.startswith(p) for c in controlled_list for p in c.hs_prefixes):
+            controlled = True
+        if any(word in text for c in controlled_list for word in c.words):
+            controlled = True
+        if any(word in text for word in reference.cover_words):
+            cover_word = True
+        good = _matching_cover(text, reference.cover_goods)
+        if good is None:
+            continue
+        found = containers(item.description, item.quantity, item.unit, item.unit_volume_ml)
+        volume = found.unit_volume_ml or good.unit_volume_ml
+        honest += good.honest_weight_kg(found.count, volume)
+        empty += found.count * good.tare_kg if good.unit_weight_kg <= 0 else found.count * good.unit_weight_kg
+        if good.id not in matched_goods:
+            honest += good.packaging_kg
+            empty += good.packaging_kg
+            matched_goods.add(good.id)
+    nan = math.nan
+    return _Features(
+        weight=event.weight_kg if event.weight_kg is not None else nan,
+        declared=event.declared_weight_kg if event.declared_weight_kg is not None else nan,
+        measured=event.measured_weight_kg if event.measured_weight_kg is not None else nan,
+        volume_cm3=event.dimensions.volume_cm3 if event.dimensions is not None else nan,
+        honest_kg=honest,
+        empty_kg=empty,
+        cover_matched=bool(matched_goods),
+        controlled=controlled,
+        cover_word=cover_word,
+    )
+
+
+def score_batch(
+    events: Sequence[ParcelEvent], reference: Reference, *, include_suspended: bool = False
+) -> list[ParcelScore]:
+    """Score every event of the batch; the result is aligned with ``events``."""
+    if not events:
+        return []
+    feats = [_features(event, reference, include_suspended) for event in events]
+    p = reference.scoring
+
+    def column(name: str) -> FloatArray:
+        return np.array([getattr(f, name) for f in feats], dtype=np.float64)
+
+    weight, declared, measured = column("weight"), column("declared"), column("measured")
+    volume, honest, empty = column("volume_cm3"), column("honest_kg"), column("empty_kg")
+    cover_matched, controlled, cover_word = column("cover_matched") > 0, column("controlled") > 0, column(
+        "cover_word"
+    ) > 0
+    known_weight = ~np.isnan(weight)
+    weight0 = np.where(known_weight, weight, 0.0)
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # Containers that weigh far more than honest content would: their content is something else.
+        overweight = (
+            cover_matched
+            & known_weight
+            & (weight0 > honest * p.cover_overweight_ratio)
+            & (weight0 - honest > p.cover_min_excess_kg)
+        )
+        overweight_est = np.maximum(weight0 - empty, 0.0)
+
+        density = np.where(volume > 0, weight0 * 1000.0 / volume, 0.0)
+        density_conf = np.clip((density - p.density_low) / (p.density_high - p.density_low), 0.0, 1.0)
+        density_conf = density_conf * p.density_max_confidence
+        dense = density_conf > 0
+
+        gap = measured - declared
+        underdeclared = (
+            ~np.isnan(gap) & (measured > declared * p.underdeclared_ratio) & (gap > p.underdeclared_min_kg)
+        )
+        underdeclared_est = np.where(underdeclared, gap, 0.0)
+
+    signals: list[tuple[str, npt.NDArray[np.bool_], FloatArray, FloatArray]] = [
+        (CONTROLLED_GOODS, controlled & known_weight, weight0, np.full_like(weight0, p.controlled_confidence)),
+        (COVER_GOODS_OVERWEIGHT, overweight, overweight_est, np.full_like(weight0, p.cover_confidence)),
+        (DENSITY_HIGH, dense & known_weight, weight0, density_conf),
+        (UNDERDECLARED_WEIGHT, underdeclared, underdeclared_est, np.full_like(weight0, p.underdeclared_confidence)),
+        (MISDECLARATION_WORD, cover_word & known_weight, weight0, np.full_like(weight0, p.cover_word_confidence)),
+    ]
+    estimate = np.zeros_like(weight0)
+    clean = np.ones_like(weight0)  # probability that no fired signal is right
+    for _code, fired, est, conf in signals:
+        estimate = np.where(fired, np.maximum(estimate, est), estimate)
+        clean = np.where(fired, clean * (1.0 - conf), clean)
+    suspect = np.minimum(estimate * (1.0 - clean), weight0)
+    suspect = np.round(suspect, 3)
+
+    fired_matrix = [fired for _code, fired, _est, _conf in signals]
+    codes = [code for code, _fired, _est, _conf in signals]
+    results: list[ParcelScore] = []
+    for i in range(len(events)):
+        reasons = tuple(code for code, fired in zip(codes, fired_matrix, strict=True) if fired[i])
+        mass = float(suspect[i]) if reasons else 0.0
+        results.append(ParcelScore(suspect_mass_kg=mass, weight_kg=float(weight0[i]), reasons=reasons))
+    return results

@@ -1,0 +1,228 @@
+-- parcelwatch window store: apply a batch of parcel updates to several entities, prune, check
+-- rules and raise alerts, atomically. The same steps as detectors/windows.py (apply_entity);
+-- the contract tests hold the two equal.
+--
+-- KEYS, three per entity i (all with the entity's hash tag):
+--   KEYS[3i-2] records  HASH  parcel key -> "anchor|mass|weight|rank|version_ms|cancelled|reasons|version_id"
+--   KEYS[3i-1] anchors  ZSET  parcel key scored by anchor (event time, ms)
+--   KEYS[3i]   meta     HASH  wm (watermark), ep:<rule> episode, em:<rule> mass at last alert,
+--                             pa:<alert id> pending alert JSON, npa number of pending alerts
+-- ARGV[1]: JSON {cfg = {lateness_ms, retention_ms, max_parcels, max_evidence, ttl_ms},
+--               rules = {entity_type = {{id, width_ms, threshold, min_parcels, factor, severity, window_s}}},
+--               entities = {{et, key, u = {{parcel, time_ms, mass, weight, rank, event_id, cancelled(0/1), reasons}}}}}
+-- Returns JSON {stats = {status = count}, alerts = {pending alert JSON strings}}.
+
+local req = cjson.decode(ARGV[1])
+local cfg = req.cfg
+local lateness, retention = cfg.lateness_ms, cfg.retention_ms
+local max_parcels, max_evidence, ttl = cfg.max_parcels, cfg.max_evidence, cfg.ttl_ms
+
+local function fmt(x) return string.format('%.17g', x) end
+
+-- Byte order, as Python compares UTF-8 strings; Lua's own '<' follows the server's locale.
+local function bytes_less(x, y)
+  local n = math.min(#x, #y)
+  for i = 1, n do
+    local a, b = string.byte(x, i), string.byte(y, i)
+    if a ~= b then return a < b end
+  end
+  return #x < #y
+end
+
+local function decode(raw)
+  local parts, pos = {}, 1
+  for i = 1, 7 do
+    local s = string.find(raw, '|', pos, true)
+    parts[i] = string.sub(raw, pos, s - 1)
+    pos = s + 1
+  end
+  return {a = tonumber(parts[1]), m = tonumber(parts[2]), w = tonumber(parts[3]), r = tonumber(parts[4]),
+          vt = tonumber(parts[5]), c = parts[6] == '1', rs = parts[7], vid = string.sub(raw, pos)}
+end
+
+local function encode(rec)
+  return table.concat({fmt(rec.a), fmt(rec.m), fmt(rec.w), fmt(rec.r), fmt(rec.vt), rec.c and '1' or '0',
+                       rec.rs, rec.vid}, '|')
+end
+
+local function newer(rank, t, vid, rec)
+  if rank ~= rec.r then return rank > rec.r end
+  if t ~= rec.vt then return t > rec.vt end
+  return bytes_less(rec.vid, vid)
+end
+
+local function hdel_chunks(key, members)
+  for i = 1, #members, 500 do
+    redis.call('HDEL', key, unpack(members, i, math.min(i + 499, #members)))
+  end
+end
+
+local stats = {added = 0, updated = 0, retracted = 0, duplicate = 0, late = 0, pruned = 0, evicted = 0}
+local pending = {}
+
+for i, ent in ipairs(req.entities) do
+  local rkey, zkey, mkey = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
+  local wm_raw = redis.call('HGET', mkey, 'wm')
+  local wm = wm_raw and tonumber(wm_raw) or nil
+  local wm_before = wm
+  local lo, hi = nil, nil
+  local function touch(x)
+    if lo == nil or x < lo then lo = x end
+    if hi == nil or x > hi then hi = x end
+  end
+  local function advance(t)
+    if wm == nil or t > wm then wm = t end
+  end
+
+  for _, u in ipairs(ent.u) do
+    local pid, t, mass, weight, rank, vid, cancel, rs = u[1], u[2], u[3], u[4], u[5], u[6], u[7] == 1, u[8]
+    local raw = nil
+    local status
+    if wm ~= nil and t < wm - lateness then
+      status = 'late'
+    else
+      raw = redis.call('HGET', rkey, pid)
+    end
+    if status then
+      -- late: counted, never applied
+    elseif raw then
+      local rec = decode(raw)
+      if rec.c then
+        status = 'duplicate'
+      else
+        local old = rec.a
+        local new = math.min(old, t)
+        local dirty = new ~= old
+        advance(t)
+        if cancel then
+          rec.c, rec.m, rec.a = true, 0, new
+          status, dirty = 'retracted', true
+          touch(new); touch(old)
+        else
+          local changed = new ~= old
+          if newer(rank, t, vid, rec) then
+            if mass ~= rec.m or weight ~= rec.w or rs ~= rec.rs then changed = true end
+            rec.m, rec.w, rec.rs, rec.r, rec.vt, rec.vid = mass, weight, rs, rank, t, vid
+            dirty = true
+          end
+          rec.a = new
+          if changed then
+            status = 'updated'
+            touch(new); touch(old)
+          else
+            status = 'duplicate'
+          end
+        end
+        if dirty then
+          redis.call('HSET', rkey, pid, encode(rec))
+          redis.call('ZADD', zkey, rec.a, pid)
+        end
+      end
+    else
+      advance(t)
+      local rec = {a = t, m = cancel and 0 or mass, w = weight, r = rank, vt = t, vid = vid, c = cancel, rs = rs}
+      redis.call('HSET', rkey, pid, encode(rec))
+      redis.call('ZADD', zkey, t, pid)
+      if cancel then
+        status = 'retracted'
+      else
+        status = 'added'
+        touch(t)
+      end
+    end
+    stats[status] = stats[status] + 1
+  end
+
+  if wm ~= nil and wm ~= wm_before then
+    redis.call('HSET', mkey, 'wm', fmt(wm))
+  end
+
+  if wm ~= nil then
+    local cutoff = '(' .. fmt(wm - retention)
+    local old = redis.call('ZRANGEBYSCORE', zkey, '-inf', cutoff)
+    if #old > 0 then
+      hdel_chunks(rkey, old)
+      redis.call('ZREMRANGEBYSCORE', zkey, '-inf', cutoff)
+      stats.pruned = stats.pruned + #old
+    end
+    local n = redis.call('ZCARD', zkey)
+    if n > max_parcels then
+      local popped = redis.call('ZPOPMIN', zkey, n - max_parcels)
+      local members = {}
+      for j = 1, #popped, 2 do members[#members + 1] = popped[j] end
+      hdel_chunks(rkey, members)
+      stats.evicted = stats.evicted + #members
+    end
+  end
+
+  if lo ~= nil then
+    for _, rule in ipairs(req.rules[ent.et] or {}) do
+      local rid, width, thr, minp, factor, sev, wsec = rule[1], rule[2], rule[3], rule[4], rule[5], rule[6], rule[7]
+      local range = redis.call('ZRANGEBYSCORE', zkey, '(' .. fmt(lo - width), '(' .. fmt(hi + width), 'WITHSCORES')
+      local live = {}
+      for j = 1, #range, 2 do
+        local rec = decode(redis.call('HGET', rkey, range[j]))
+        if (not rec.c) and rec.m > 0 then
+          rec.p = range[j]
+          live[#live + 1] = rec
+        end
+      end
+      local start = 1
+      for e = 1, #live do
+        local a = live[e].a
+        while live[start].a <= a - width do start = start + 1 end
+        local is_end = a >= lo and not (e < #live and live[e + 1].a == a)
+        local ep = tonumber(redis.call('HGET', mkey, 'ep:' .. rid) or '0')
+        if is_end and not (ep > 0 and factor == 0) then
+          local sum = 0
+          for k = start, e do sum = sum + live[k].m end
+          local target = thr
+          if ep > 0 then target = tonumber(redis.call('HGET', mkey, 'em:' .. rid)) * factor end
+          local count = e - start + 1
+          if sum >= target and count >= minp then
+            ep = ep + 1
+            redis.call('HSET', mkey, 'ep:' .. rid, ep, 'em:' .. rid, fmt(sum))
+            local window, tw, rc = {}, 0, {}
+            for k = start, e do
+              local rec = live[k]
+              window[#window + 1] = rec
+              tw = tw + rec.w
+              for code in string.gmatch(rec.rs, '[^,]+') do rc[code] = (rc[code] or 0) + 1 end
+            end
+            table.sort(window, function(x, y)
+              if x.m ~= y.m then return x.m > y.m end
+              if x.a ~= y.a then return x.a < y.a end
+              return bytes_less(x.p, y.p)
+            end)
+            local evidence = {}
+            for k = 1, math.min(#window, max_evidence) do
+              local rec = window[k]
+              evidence[k] = {rec.p, rec.a, rec.m, rec.w, rec.rs}
+            end
+            local id = string.sub(redis.sha1hex(rid .. '|' .. ent.et .. '|' .. ent.key .. '|' .. ep), 1, 24)
+            local alert = {id = id, rule = rid, et = ent.et, key = ent.key, ep = ep, ws = wsec, sev = sev,
+                           sum = sum, tw = tw, n = count, t0 = live[start].a, t1 = a, ev = evidence, rc = rc}
+            redis.call('HSET', mkey, 'pa:' .. id, cjson.encode(alert))
+            redis.call('HINCRBY', mkey, 'npa', 1)
+          end
+        end
+      end
+    end
+  end
+
+  local npa = tonumber(redis.call('HGET', mkey, 'npa') or '0')
+  if npa > 0 then
+    local all = redis.call('HGETALL', mkey)
+    for j = 1, #all, 2 do
+      if string.sub(all[j], 1, 3) == 'pa:' then pending[#pending + 1] = all[j + 1] end
+    end
+  end
+
+  if ttl > 0 then
+    redis.call('PEXPIRE', rkey, ttl)
+    redis.call('PEXPIRE', zkey, ttl)
+    redis.call('PEXPIRE', mkey, ttl)
+  end
+end
+
+return cjson.encode({stats = stats, alerts = pending})

@@ -1,0 +1,307 @@
+"""Sliding event-time windows per entity: the semantics, in one place.
+
+What a window holds (docs/windows.md says the same with a timeline):
+
+* A parcel enters an entity's record set with its first accepted event, whatever its suspect
+  mass (recording zero-mass parcels too is what makes redelivery and reordering harmless: the
+  state is a function of the set of accepted events). Only parcels with mass above zero count.
+* Its *anchor* is the earliest event time among its accepted events; its mass, weight and
+  reasons are those of the accepted event with the greatest (rank, event time, event id), where
+  a scale reading (rank 2) beats a declaration (rank 1). A redelivered event changes nothing.
+* A cancellation retracts the parcel for good (a tombstone is kept so that a late event cannot
+  bring it back).
+* The entity's watermark is the greatest event time of its accepted events. An event whose
+  time is below ``watermark - allowed_lateness`` is *late*: counted, never applied (not even to
+  a recorded parcel: an event ignored once must be ignored on every redelivery).
+* Records whose anchor is below ``watermark - retention`` are pruned; past
+  ``max_parcels_per_entity`` records the oldest anchors are evicted. Memory per entity is
+  therefore at most ``max_parcels_per_entity`` records plus a few meta fields.
+* The window of rule R ending at event time ``e`` holds the live (not cancelled) records with
+  anchor in ``(e - R.window, e]``. Window ends are the records' anchors.
+* An alert is raised at the first window end ``e`` (ascending) that any change can reach where
+  the window's mass is at least ``R.threshold_kg`` with at least ``R.min_parcels`` parcels
+  (episode 1), or, once alerted, where the mass is at least ``regrow_factor`` times the mass of
+  the last alert (the next episode).
+
+The memory store runs :func:`apply_entity`; the Redis store runs the same steps in Lua
+(``store_redis.lua``); the contract tests hold the two equal and both equal to a brute-force
+oracle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from detectors.entities import EntityRef
+from detectors.errors import ConfigError
+from detectors.rules import Rule
+
+RANK_DECLARED = 1
+RANK_MEASURED = 2
+
+
+@dataclass(frozen=True, slots=True)
+class WindowConfig:
+    allowed_lateness_s: int = 2 * 86400
+    retention_s: int = 31 * 86400
+    max_parcels_per_entity: int = 2000
+    max_evidence: int = 200
+    idle_ttl_s: int = 180 * 86400  # wall-clock expiry of entities that stop sending
+
+    def __post_init__(self) -> None:
+        if self.allowed_lateness_s < 0:
+            raise ConfigError("allowed lateness must not be negative")
+        if self.retention_s <= 0 or self.max_parcels_per_entity < 1 or self.max_evidence < 1:
+            raise ConfigError("retention, max parcels per entity and max evidence must be positive")
+
+    @classmethod
+    def for_rules(cls, longest_window_s: int, **overrides: int) -> WindowConfig:
+        """Retain what the longest window plus the lateness can still reach."""
+        lateness = overrides.pop("allowed_lateness_s", cls.allowed_lateness_s)
+        return cls(allowed_lateness_s=lateness, retention_s=longest_window_s + lateness, **overrides)
+
+
+@dataclass(frozen=True, slots=True)
+class ParcelUpdate:
+    """One event of one parcel, as it concerns the windows of one entity."""
+
+    parcel_key: str
+    event_time_ms: int
+    mass_kg: float
+    weight_kg: float
+    rank: int
+    event_id: str
+    cancelled: bool = False
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EntityUpdates:
+    entity: EntityRef
+    updates: tuple[ParcelUpdate, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    parcel_key: str
+    anchor_ms: int
+    mass_kg: float
+    weight_kg: float
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RaisedAlert:
+    """What the store decided: one (rule, entity, episode) and the window that proves it."""
+
+    alert_id: str
+    rule_id: str
+    entity: EntityRef
+    episode: int
+    window_s: int
+    severity: str
+    suspect_mass_kg: float
+    total_weight_kg: float
+    parcel_count: int
+    first_event_ms: int
+    last_event_ms: int
+    evidence: tuple[Evidence, ...]
+    reason_counts: tuple[tuple[str, int], ...]
+
+
+STATUSES = ("added", "updated", "retracted", "duplicate", "late", "pruned", "evicted")
+
+
+@dataclass(slots=True)
+class ApplyStats:
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
+
+    def add(self, other: ApplyStats) -> None:
+        for key, value in other.counts.items():
+            self.counts[key] += value
+
+
+def alert_id(rule_id: str, entity: EntityRef, episode: int) -> str:
+    """Stable for one (rule, entity, episode): replays and racing workers agree on it."""
+    digest = hashlib.sha1(  # noqa: S324 - an identifier, not a security boundary
+        f"{rule_id}|{entity.entity_type}|{entity.key}|{episode}".encode()
+    ).hexdigest()
+    return digest[:24]
+
+
+@dataclass(slots=True)
+class Record:
+    anchor_ms: int
+    mass_kg: float
+    weight_kg: float
+    rank: int
+    version_ms: int
+    version_id: str
+    cancelled: bool
+    reasons: tuple[str, ...]
+
+    def version(self) -> tuple[int, int, str]:
+        return (self.rank, self.version_ms, self.version_id)
+
+
+@dataclass(slots=True)
+class EntityState:
+    """Mutable state of one entity in the memory store (the Redis store keeps the same fields)."""
+
+    records: dict[str, Record] = field(default_factory=dict)
+    watermark_ms: int | None = None
+    episodes: dict[str, int] = field(default_factory=dict)
+    last_alert_mass: dict[str, float] = field(default_factory=dict)
+    pending: dict[str, RaisedAlert] = field(default_factory=dict)
+
+
+def _apply_update(state: EntityState, u: ParcelUpdate, lateness_ms: int) -> tuple[str, int | None, int | None]:
+    """Apply one update; return its status and the anchors (old, new) a window may feel."""
+    if state.watermark_ms is not None and u.event_time_ms < state.watermark_ms - lateness_ms:
+        return "late", None, None
+    rec = state.records.get(u.parcel_key)
+    if rec is not None:
+        if rec.cancelled:
+            return "duplicate", None, None
+        old_anchor = rec.anchor_ms
+        new_anchor = min(old_anchor, u.event_time_ms)
+        _advance(state, u.event_time_ms)
+        if u.cancelled:
+            rec.cancelled, rec.mass_kg, rec.anchor_ms = True, 0.0, new_anchor
+            return "retracted", new_anchor, old_anchor
+        changed = new_anchor != old_anchor
+        if (u.rank, u.event_time_ms, u.event_id) > rec.version():
+            changed = changed or (u.mass_kg, u.weight_kg, u.reasons) != (rec.mass_kg, rec.weight_kg, rec.reasons)
+            rec.mass_kg, rec.weight_kg, rec.reasons = u.mass_kg, u.weight_kg, u.reasons
+            rec.rank, rec.version_ms, rec.version_id = u.rank, u.event_time_ms, u.event_id
+        rec.anchor_ms = new_anchor
+        return ("updated", new_anchor, old_anchor) if changed else ("duplicate", None, None)
+    _advance(state, u.event_time_ms)
+    state.records[u.parcel_key] = Record(
+        anchor_ms=u.event_time_ms,
+        mass_kg=0.0 if u.cancelled else u.mass_kg,
+        weight_kg=u.weight_kg,
+        rank=u.rank,
+        version_ms=u.event_time_ms,
+        version_id=u.event_id,
+        cancelled=u.cancelled,
+        reasons=u.reasons,
+    )
+    if u.cancelled:
+        return "retracted", None, None
+    return "added", u.event_time_ms, u.event_time_ms
+
+
+def _advance(state: EntityState, event_time_ms: int) -> None:
+    if state.watermark_ms is None or event_time_ms > state.watermark_ms:
+        state.watermark_ms = event_time_ms
+
+
+def _prune(state: EntityState, config: WindowConfig, stats: ApplyStats) -> None:
+    if state.watermark_ms is None:
+        return
+    cutoff = state.watermark_ms - config.retention_s * 1000
+    for key in [k for k, r in state.records.items() if r.anchor_ms < cutoff]:
+        del state.records[key]
+        stats.counts["pruned"] += 1
+    excess = len(state.records) - config.max_parcels_per_entity
+    if excess > 0:
+        # Same order as ZPOPMIN: by anchor, then by member bytes.
+        oldest = sorted(state.records.items(), key=lambda kv: (kv[1].anchor_ms, kv[0].encode()))[:excess]
+        for key, _ in oldest:
+            del state.records[key]
+        stats.counts["evicted"] += excess
+
+
+def live_sorted(records: Iterable[tuple[str, Record]]) -> list[tuple[str, Record]]:
+    """Live records by anchor then key bytes: the order the Redis sorted set returns."""
+    return sorted(
+        ((k, r) for k, r in records if not r.cancelled and r.mass_kg > 0),
+        key=lambda kv: (kv[1].anchor_ms, kv[0].encode()),
+    )
+
+
+def window_alert(
+    rule: Rule, entity: EntityRef, episode: int, window: Sequence[tuple[str, Record]], config: WindowConfig
+) -> RaisedAlert:
+    """The alert for ``window`` (live records sorted by anchor), evidence heaviest first."""
+    mass = sum(r.mass_kg for _, r in window)
+    by_mass = sorted(window, key=lambda kv: (-kv[1].mass_kg, kv[1].anchor_ms, kv[0].encode()))
+    reason_counts: dict[str, int] = {}
+    for _, rec in window:
+        for code in rec.reasons:
+            reason_counts[code] = reason_counts.get(code, 0) + 1
+    return RaisedAlert(
+        alert_id=alert_id(rule.id, entity, episode),
+        rule_id=rule.id,
+        entity=entity,
+        episode=episode,
+        window_s=rule.window_s,
+        severity=rule.severity,
+        suspect_mass_kg=round(mass, 3),
+        total_weight_kg=round(sum(r.weight_kg for _, r in window), 3),
+        parcel_count=len(window),
+        first_event_ms=window[0][1].anchor_ms,
+        last_event_ms=window[-1][1].anchor_ms,
+        evidence=tuple(
+            Evidence(k, r.anchor_ms, round(r.mass_kg, 3), round(r.weight_kg, 3), r.reasons)
+            for k, r in by_mass[: config.max_evidence]
+        ),
+        reason_counts=tuple(sorted(reason_counts.items())),
+    )
+
+
+def _check_rule(
+    state: EntityState, rule: Rule, entity: EntityRef, lo: int, hi: int, config: WindowConfig
+) -> list[RaisedAlert]:
+    width = rule.window_s * 1000
+    live = [kv for kv in live_sorted(state.records.items()) if lo - width < kv[1].anchor_ms < hi + width]
+    raised: list[RaisedAlert] = []
+    start = 0
+    for end, (_key, rec) in enumerate(live):
+        while live[start][1].anchor_ms <= rec.anchor_ms - width:
+            start += 1
+        if rec.anchor_ms < lo or (end + 1 < len(live) and live[end + 1][1].anchor_ms == rec.anchor_ms):
+            continue
+        episode = state.episodes.get(rule.id, 0)
+        if episode > 0 and rule.regrow_factor == 0:
+            continue
+        # Summed afresh in anchor order so that the Lua twin adds the same floats in the same order.
+        window = live[start : end + 1]
+        window_mass = sum(r.mass_kg for _, r in window)
+        target = rule.threshold_kg if episode == 0 else state.last_alert_mass[rule.id] * rule.regrow_factor
+        if window_mass >= target and len(window) >= rule.min_parcels:
+            state.episodes[rule.id] = episode + 1
+            state.last_alert_mass[rule.id] = window_mass
+            alert = window_alert(rule, entity, episode + 1, window, config)
+            state.pending[alert.alert_id] = alert
+            raised.append(alert)
+    return raised
+
+
+def apply_entity(
+    state: EntityState,
+    entity: EntityRef,
+    updates: Sequence[ParcelUpdate],
+    rules: Sequence[Rule],
+    config: WindowConfig,
+) -> tuple[ApplyStats, list[RaisedAlert]]:
+    """Apply ``updates`` to one entity, prune, check ``rules``; return stats and pending alerts."""
+    stats = ApplyStats()
+    lateness_ms = config.allowed_lateness_s * 1000
+    lo: int | None = None
+    hi: int | None = None
+    for update in updates:
+        status, new_anchor, old_anchor = _apply_update(state, update, lateness_ms)
+        stats.counts[status] += 1
+        for anchor in (new_anchor, old_anchor):
+            if anchor is not None:
+                lo = anchor if lo is None else min(lo, anchor)
+                hi = anchor if hi is None else max(hi, anchor)
+    _prune(state, config, stats)
+    if lo is not None and hi is not None:
+        for rule in rules:
+            _check_rule(state, rule, entity, lo, hi, config)
+    return stats, sorted(state.pending.values(), key=lambda a: (a.last_event_ms, a.alert_id))

@@ -1,0 +1,1 @@
+"""The Faust side of parcelwatch: topics, agents, adapters, metrics, CLI, replay."""

