@@ -95,9 +95,7 @@ def clear_identities(event: ParcelEvent) -> dict[str, str]:
             else None
         ),
         "recipient_address": normalise_building(event.recipient.address),
-        "pickup_point": (
-            f"{squeeze(event.courier)}|{squeeze(event.pickup_point)}" if event.pickup_point else None
-        ),
+        "pickup_point": (f"{squeeze(event.courier)}|{squeeze(event.pickup_point)}" if event.pickup_point else None),
     }
     return {kind: value for kind, value in found.items() if value}
 
@@ -121,6 +119,4 @@ class Pseudonymizer:
 
     def entities(self, event: ParcelEvent) -> list[tuple[EntityRef, str]]:
         """Each entity of ``event`` with its clear identifier (kept only for alert labels)."""
-        return [
-            (EntityRef(kind, self.key(kind, clear)), clear) for kind, clear in clear_identities(event).items()
-        ]
+        return [(EntityRef(kind, self.key(kind, clear)), clear) for kind, clear in clear_identities(event).items()]

@@ -52,8 +52,13 @@ class ScoringParams:
     controlled_confidence: float
 
     def __post_init__(self) -> None:
-        for name in ("cover_confidence", "density_max_confidence", "underdeclared_confidence",
-                     "cover_word_confidence", "controlled_confidence"):
+        for name in (
+            "cover_confidence",
+            "density_max_confidence",
+            "underdeclared_confidence",
+            "cover_word_confidence",
+            "controlled_confidence",
+        ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"scoring.{name} must be within [0, 1]")
         if self.density_high <= self.density_low:

@@ -120,9 +120,11 @@ def score_batch(
 
     weight, declared, measured = column("weight"), column("declared"), column("measured")
     volume, honest, empty = column("volume_cm3"), column("honest_kg"), column("empty_kg")
-    cover_matched, controlled, cover_word = column("cover_matched") > 0, column("controlled") > 0, column(
-        "cover_word"
-    ) > 0
+    cover_matched, controlled, cover_word = (
+        column("cover_matched") > 0,
+        column("controlled") > 0,
+        column("cover_word") > 0,
+    )
     known_weight = ~np.isnan(weight)
     weight0 = np.where(known_weight, weight, 0.0)
 
@@ -142,9 +144,7 @@ def score_batch(
         dense = density_conf > 0
 
         gap = measured - declared
-        underdeclared = (
-            ~np.isnan(gap) & (measured > declared * p.underdeclared_ratio) & (gap > p.underdeclared_min_kg)
-        )
+        underdeclared = ~np.isnan(gap) & (measured > declared * p.underdeclared_ratio) & (gap > p.underdeclared_min_kg)
         underdeclared_est = np.where(underdeclared, gap, 0.0)
 
     signals: list[tuple[str, npt.NDArray[np.bool_], FloatArray, FloatArray]] = [

@@ -13,7 +13,6 @@ from importlib import resources
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 import redis.exceptions
 
 from detectors.entities import EntityRef
@@ -65,9 +64,7 @@ def alert_from_json(raw: str | bytes) -> RaisedAlert:
 
 
 class RedisWindowStore:
-    def __init__(
-        self, client: aioredis.Redis | Any, config: WindowConfig, prefix: str = "pw", cluster: bool = False
-    ) -> None:
+    def __init__(self, client: Any, config: WindowConfig, prefix: str = "pw", cluster: bool = False) -> None:
         self._client = client
         self._config = config
         self._prefix = prefix
@@ -88,8 +85,16 @@ class RedisWindowStore:
                     "et": group.entity.entity_type,
                     "key": group.entity.key,
                     "u": [
-                        [u.parcel_key, u.event_time_ms, u.mass_kg, u.weight_kg, u.rank, u.event_id,
-                         1 if u.cancelled else 0, ",".join(u.reasons)]
+                        [
+                            u.parcel_key,
+                            u.event_time_ms,
+                            u.mass_kg,
+                            u.weight_kg,
+                            u.rank,
+                            u.event_id,
+                            1 if u.cancelled else 0,
+                            ",".join(u.reasons),
+                        ]
                         for u in group.updates
                     ],
                 }

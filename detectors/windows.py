@@ -59,7 +59,7 @@ class WindowConfig:
     @classmethod
     def for_rules(cls, longest_window_s: int, **overrides: int) -> WindowConfig:
         """Retain what the longest window plus the lateness can still reach."""
-        lateness = overrides.pop("allowed_lateness_s", cls.allowed_lateness_s)
+        lateness = overrides.pop("allowed_lateness_s", 2 * 86400)
         return cls(allowed_lateness_s=lateness, retention_s=longest_window_s + lateness, **overrides)
 
 

@@ -45,8 +45,16 @@ def _records(raw: dict[bytes, bytes]) -> dict[str, Record]:
     out = {}
     for key, value in raw.items():
         a, m, w, r, vt, c, rs, vid = value.decode().split("|", 7)
-        out[key.decode()] = Record(int(float(a)), float(m), float(w), int(float(r)), int(float(vt)), vid,
-                                   c == "1", tuple(filter(None, rs.split(","))))
+        out[key.decode()] = Record(
+            int(float(a)),
+            float(m),
+            float(w),
+            int(float(r)),
+            int(float(vt)),
+            vid,
+            c == "1",
+            tuple(filter(None, rs.split(","))),
+        )
     return out
 
 

@@ -27,7 +27,9 @@ def rule(window_h: int = 24, threshold: float = 5.0, min_parcels: int = 2, regro
     return Rule("r1", "test rule", "sender_phone", window_h * 3600, threshold, min_parcels, "high", regrow)
 
 
-def upd(key: str, hour: float, mass: float, rank: int = 1, event_id: str = "e", cancelled: bool = False) -> ParcelUpdate:
+def upd(
+    key: str, hour: float, mass: float, rank: int = 1, event_id: str = "e", cancelled: bool = False
+) -> ParcelUpdate:
     return ParcelUpdate(key, T0 + int(hour * HOUR), mass, mass + 1.0, rank, event_id, cancelled, ("DENSITY_HIGH",))
 
 
@@ -43,9 +45,7 @@ def test_window_contents_equal_the_oracle_at_every_end(updates: list[ParcelUpdat
     for end in ends:
         got = {k for k, r in live if end - width_h * HOUR < r.anchor_ms <= end}
         assert got == oracle_window(expected, end, width_h * HOUR)
-        assert sum(state.records[k].mass_kg for k in got) == pytest.approx(
-            sum(expected[k].mass_kg for k in got)
-        )
+        assert sum(state.records[k].mass_kg for k in got) == pytest.approx(sum(expected[k].mass_kg for k in got))
 
 
 @given(parcel_updates(), st.randoms(use_true_random=False))

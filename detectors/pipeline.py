@@ -1,0 +1,79 @@
+"""One batch through the core: score, link to entities, update windows, build alert documents."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from detectors.alerts import alert_document
+from detectors.entities import EntityRef, Pseudonymizer
+from detectors.events import ParcelEvent
+from detectors.reference import Reference
+from detectors.rules import RuleSet
+from detectors.scoring import ParcelScore, score_batch
+from detectors.store import WindowStore
+from detectors.windows import RANK_DECLARED, RANK_MEASURED, ApplyStats, EntityUpdates, ParcelUpdate, RaisedAlert
+
+
+@dataclass(frozen=True, slots=True)
+class Detector:
+    """Everything a batch needs besides the store; built once at the edge from settings."""
+
+    reference: Reference
+    rules: RuleSet
+    pseudonymizer: Pseudonymizer
+    include_suspended: bool = False
+    clear_labels: bool = False  # put clear identifiers in alerts (entity_label), where policy allows
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    scores: list[ParcelScore]
+    stats: ApplyStats
+    raised: list[RaisedAlert]
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def suspect_parcels(self) -> int:
+        return sum(1 for s in self.scores if s.suspect_mass_kg > 0)
+
+
+def entity_updates(
+    events: Sequence[ParcelEvent], scores: Sequence[ParcelScore], pseudonymizer: Pseudonymizer
+) -> tuple[list[EntityUpdates], dict[EntityRef, str]]:
+    """Group the batch's parcel updates by entity, keeping stream order within each entity."""
+    grouped: dict[EntityRef, list[ParcelUpdate]] = {}
+    labels: dict[EntityRef, str] = {}
+    for event, score in zip(events, scores, strict=True):
+        update = ParcelUpdate(
+            parcel_key=event.parcel_key,
+            event_time_ms=event.event_time_ms,
+            mass_kg=score.suspect_mass_kg,
+            weight_kg=score.weight_kg,
+            rank=RANK_MEASURED if event.measured_weight_kg is not None else RANK_DECLARED,
+            event_id=event.event_id,
+            cancelled=event.event_type == "cancelled",
+            reasons=score.reasons,
+        )
+        for entity, clear in pseudonymizer.entities(event):
+            grouped.setdefault(entity, []).append(update)
+            labels[entity] = clear
+    return [EntityUpdates(entity, tuple(updates)) for entity, updates in grouped.items()], labels
+
+
+async def process_batch(events: Sequence[ParcelEvent], detector: Detector, store: WindowStore) -> BatchOutcome:
+    """Score and window one batch; the caller stores and publishes ``alerts``, then acknowledges."""
+    scores = score_batch(events, detector.reference, include_suspended=detector.include_suspended)
+    groups, labels = entity_updates(events, scores, detector.pseudonymizer)
+    stats, raised = await store.apply(groups, detector.rules)
+    thresholds = {rule.id: rule.threshold_kg for rule in detector.rules.rules}
+    alerts = [
+        alert_document(
+            alert,
+            thresholds.get(alert.rule_id, 0.0),
+            labels.get(alert.entity) if detector.clear_labels else None,
+        )
+        for alert in raised
+    ]
+    return BatchOutcome(scores=scores, stats=stats, raised=raised, alerts=alerts)

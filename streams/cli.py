@@ -1,0 +1,181 @@
+"""``parcelwatch`` command line: worker, replay, alerts export, simulate, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import orjson
+from pydantic import SecretStr, ValidationError
+
+from detectors.errors import DetectorError
+from streams.adapters import ADAPTERS, guess_format
+from streams.errors import StreamsError
+from streams.settings import DEV_SECRET, Settings
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"PARCELWATCH_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        raise StreamsError(f"bad settings: {problems}") from None
+
+
+def cmd_worker(_args: argparse.Namespace) -> int:
+    settings = _settings()
+    from streams.app import create_app
+
+    app = create_app(settings)
+    sys.argv = ["parcelwatch", "worker", "--loglevel", settings.log_level]
+    app.main()
+
+
+@contextlib.contextmanager
+def _servers(settings: Settings, own: bool) -> Iterator[Settings]:
+    """Self-started Tansu and redis-server when none are configured."""
+    if not own:
+        yield settings
+        return
+    from streams.servers import redis_server, tansu_broker
+
+    with tansu_broker() as broker, redis_server() as redis:
+        update: dict[str, object] = {"broker_url": broker.url, "redis_url": redis.url}
+        if settings.pseudonym_secret is None:
+            update["pseudonym_secret"] = SecretStr(DEV_SECRET)
+        yield settings.model_copy(update=update)
+
+
+def _configured_servers() -> bool:
+    return "PARCELWATCH_BROKER_URL" in os.environ or "PARCELWATCH_REDIS_URL" in os.environ
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from streams.replay import ReplayInput, run_replay
+
+    inputs = [ReplayInput(Path(p), args.format or guess_format(Path(p))) for p in args.inputs]
+    for item in inputs:
+        if not item.path.is_file():
+            raise StreamsError(f"input {item.path} does not exist")
+    settings = _settings()
+    own = not _configured_servers()
+    if own and args.no_worker:
+        raise StreamsError("--no-worker needs PARCELWATCH_BROKER_URL and PARCELWATCH_REDIS_URL of running servers")
+    with _servers(settings, own) as live:
+        summary = run_replay(live, inputs, args.alerts_out, with_worker=not args.no_worker, timeout_s=args.timeout)
+    sys.stdout.write(summary.as_json().decode() + "\n")
+    return 0
+
+
+def cmd_alerts_export(args: argparse.Namespace) -> int:
+    from streams.replay import export_alerts
+
+    count = asyncio.run(export_alerts(_settings(), args.out))
+    sys.stderr.write(f"wrote {count} alerts to {args.out}\n")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from streams.simulate import simulate
+
+    truth = simulate(seed=args.seed, days=args.days, out=args.out, scale=args.scale)
+    sys.stderr.write(
+        f"wrote {truth['events']} events of {truth['parcels']} parcels ({len(truth['campaigns'])} campaigns) "
+        f"to {args.out}; ground truth in {truth['truth_path']}\n"
+    )
+    return 0
+
+
+def _table(alerts: Sequence[dict[str, object]]) -> str:
+    header = f"{'severity':<9} {'rule':<22} {'entity':<18} {'ep':>2} {'parcels':>7} {'suspect kg':>10}  detected"
+    lines = [header, "-" * len(header)]
+    for a in sorted(alerts, key=lambda a: str(a["last_event_time"])):
+        lines.append(
+            f"{a['severity']!s:<9} {a['rule']!s:<22} {a['entity_type']!s:<18} {a['episode']!s:>2} "
+            f"{a['parcel_count']!s:>7} {float(str(a['suspect_mass_kg'])):>10.1f}  {a['last_event_time']}"
+        )
+    return "\n".join(lines)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from streams.replay import ReplayInput, run_replay
+    from streams.simulate import simulate
+
+    settings = _settings()
+    with tempfile.TemporaryDirectory(prefix="pw-demo-") as tmp:
+        stream = Path(tmp) / "stream.jsonl"
+        truth = simulate(seed=args.seed, days=args.days, out=stream, scale=args.scale)
+        sys.stderr.write(f"simulated {truth['events']} events, {len(truth['campaigns'])} smuggling campaigns\n")
+        alerts_path = Path(tmp) / "alerts.jsonl"
+        with _servers(settings, own=True) as live:
+            sys.stderr.write("started Tansu and redis-server on free loopback ports; replaying...\n")
+            summary = run_replay(live, [ReplayInput(stream, "canonical")], alerts_path, timeout_s=args.timeout)
+        alerts = [orjson.loads(line) for line in alerts_path.read_bytes().splitlines() if line.strip()]
+        sys.stdout.write(_table(alerts) + "\n\n")
+        campaign_parcels = {p for c in truth["campaigns"] for p in c["parcel_ids"]}
+        right = sum(1 for a in alerts if sum(p in campaign_parcels for p in a["parcel_ids"]) * 2 > len(a["parcel_ids"]))
+        sys.stdout.write(f"{right} of {len(alerts)} alerts point mostly at campaign parcels (ground truth)\n")
+        sys.stdout.write(summary.as_json().decode() + "\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="parcelwatch", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("worker", help="run the Faust worker (settings from PARCELWATCH_* variables)").set_defaults(
+        func=cmd_worker
+    )
+
+    replay = sub.add_parser("replay", help="push recorded streams through the real pipeline")
+    replay.add_argument("inputs", nargs="+", metavar="INPUT")
+    replay.add_argument("--format", choices=sorted(ADAPTERS), help="default: by file suffix (.csv, .xml, else canonical)")
+    replay.add_argument("--alerts-out", type=Path, help="write the alerts as JSON lines here")
+    replay.add_argument("--no-worker", action="store_true", help="only publish; workers run elsewhere")
+    replay.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for processing (900)")
+    replay.set_defaults(func=cmd_replay)
+
+    alerts = sub.add_parser("alerts", help="the alert store")
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True)
+    export = alerts_sub.add_parser("export", help="write the alert store as JSON lines")
+    export.add_argument("--out", type=Path, required=True)
+    export.set_defaults(func=cmd_alerts_export)
+
+    sim = sub.add_parser("simulate", help="write a synthetic recorded stream and its ground truth")
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--days", type=int, default=14)
+    sim.add_argument("--scale", type=float, default=1.0, help="multiplies the legitimate background volume")
+    sim.add_argument("--out", type=Path, required=True)
+    sim.set_defaults(func=cmd_simulate)
+
+    demo = sub.add_parser("demo", help="embedded demo: own broker and Redis, simulate, replay, show alerts")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--days", type=int, default=10)
+    demo.add_argument("--scale", type=float, default=0.5)
+    demo.add_argument("--timeout", type=float, default=600.0)
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except (StreamsError, DetectorError) as exc:
+        sys.stderr.write(f"parcelwatch: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

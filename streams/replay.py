@@ -1,0 +1,323 @@
+"""Replay recorded streams through the real pipeline: broker, worker, Redis.
+
+Publishing goes to the raw topic of each input's format; completion is read off the broker
+(the consumer group has committed every offset of every pipeline topic, twice in a row), so the
+same code works with a worker started here or workers started elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from tqdm import tqdm
+
+from detectors.alert_store import RedisAlertStore
+from streams.adapters import ADAPTERS, Rejected
+from streams.errors import StreamsError
+from streams.settings import Settings
+from streams.wiring import redis_client
+
+
+@dataclass
+class ReplayInput:
+    path: Path
+    format: str
+
+    def messages(self) -> Iterator[bytes]:
+        if not self.path.is_file():
+            raise StreamsError(f"input {self.path} does not exist or is not a file")
+        return ADAPTERS[self.format].split(self.path)
+
+
+@dataclass
+class ReplaySummary:
+    inputs: list[str]
+    messages_published: int = 0
+    events_read: int = 0
+    parcels: int = 0
+    dead_lettered: int = 0
+    dead_letter_reasons: dict[str, int] = field(default_factory=dict)
+    alerts: int = 0
+    new_alerts: int = 0
+    seconds: float = 0.0
+
+    def as_json(self) -> bytes:
+        return orjson.dumps(self.__dict__, option=orjson.OPT_SORT_KEYS)
+
+
+def pipeline_topics(settings: Settings) -> list[str]:
+    return [settings.topic(a.topic_suffix) for a in ADAPTERS.values()] + [
+        settings.topic("deadletter"),
+        settings.topic("alerts"),
+    ]
+
+
+async def ensure_topics(settings: Settings) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in pipeline_topics(settings) if t not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(
+                    [NewTopic(t, num_partitions=settings.partitions, replication_factor=1) for t in missing]
+                )
+    finally:
+        await admin.close()
+
+
+def _key(fmt: str, message: bytes) -> bytes | None:
+    if fmt != "canonical":
+        return None
+    try:
+        value = orjson.loads(message)
+    except orjson.JSONDecodeError:
+        return None
+    parcel = value.get("parcel_id") if isinstance(value, dict) else None
+    return str(parcel).encode() if parcel else None
+
+
+async def publish(settings: Settings, inputs: Sequence[ReplayInput], summary: ReplaySummary) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers, linger_ms=10, max_batch_size=1 << 20, max_request_size=8 << 20
+    )
+    await producer.start()
+    parcels: set[tuple[str, str]] = set()
+    try:
+        progress = tqdm(desc="publishing", unit="msg", disable=not sys.stderr.isatty())
+        pending: list[asyncio.Future[Any]] = []
+        for item in inputs:
+            adapter = ADAPTERS[item.format]
+            topic = settings.topic(adapter.topic_suffix)
+            for message in item.messages():
+                for result in adapter.parse(message):
+                    summary.events_read += 1
+                    if not isinstance(result, Rejected) and result.get("parcel_id") and result.get("courier"):
+                        parcels.add((str(result["courier"]), str(result["parcel_id"])))
+                pending.append(await producer.send(topic, message, key=_key(item.format, message)))
+                summary.messages_published += 1
+                progress.update()
+                if len(pending) >= 5000:
+                    await asyncio.gather(*pending)
+                    pending.clear()
+        await asyncio.gather(*pending)
+        progress.close()
+    finally:
+        await producer.stop()
+    summary.parcels = len(parcels)
+
+
+async def _offsets(settings: Settings, topics: Sequence[str]) -> dict[TopicPartition, int]:
+    """End offsets (high watermarks) of every partition of ``topics``.
+
+    Read off Fetch responses, not ListOffsets: Tansu's in-memory engine answers ListOffsets with
+    a count of batches, while its Fetch high watermark is right.
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=1024,
+        fetch_max_wait_ms=100,
+    )
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or [])]
+        if not partitions:
+            return {}
+        consumer.assign(partitions)
+        for tp in partitions:
+            consumer.seek(tp, 0)
+        ends: dict[TopicPartition, int] = {}
+        for _ in range(100):
+            await consumer.getmany(timeout_ms=200, max_records=1)
+            for tp in partitions:
+                high = consumer.highwater(tp)
+                if high is not None:
+                    ends[tp] = high
+                    consumer.pause(tp)
+            if len(ends) == len(partitions):
+                return ends
+        missing = sorted(f"{tp.topic}/{tp.partition}" for tp in partitions if tp not in ends)
+        raise StreamsError(f"the broker gave no high watermark for {', '.join(missing)}")
+    finally:
+        await consumer.stop()
+
+
+async def wait_until_processed(
+    settings: Settings, timeout_s: float, worker: subprocess.Popen[bytes] | None = None
+) -> None:
+    topics = [settings.topic(a.topic_suffix) for a in ADAPTERS.values()]
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    deadline = time.monotonic() + timeout_s
+    settled = 0
+    progress = tqdm(desc="processing", unit="msg", disable=not sys.stderr.isatty())
+    try:
+        while True:
+            if worker is not None and worker.poll() is not None:
+                raise StreamsError(f"the worker exited with code {worker.returncode} before the replay finished")
+            ends = await _offsets(settings, topics)
+            # Explicit partitions: Tansu closes the connection on the all-partitions form.
+            committed = await admin.list_consumer_group_offsets(settings.app_id, partitions=list(ends))
+            total = sum(ends.values())
+            done = sum(min(max(committed[tp].offset, 0), end) if tp in committed else 0 for tp, end in ends.items())
+            progress.total = total
+            progress.n = done
+            progress.refresh()
+            settled = settled + 1 if done == total else 0
+            if settled >= 2:
+                return
+            if time.monotonic() > deadline:
+                raise StreamsError(
+                    f"replay not finished after {timeout_s:.0f} s: {done} of {total} messages committed by "
+                    f"consumer group {settings.app_id!r}; is a worker running against {settings.broker_url}?"
+                )
+            await asyncio.sleep(1.0)
+    finally:
+        progress.close()
+        await admin.close()
+
+
+async def read_dead_letters(settings: Settings, start: dict[TopicPartition, int]) -> Counter[str]:
+    topic = settings.topic("deadletter")
+    ends = await _offsets(settings, [topic])
+    reasons: Counter[str] = Counter()
+    todo = {tp: end for tp, end in ends.items() if end > start.get(tp, 0)}
+    if not todo:
+        return reasons
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(list(todo))
+        for tp in todo:
+            consumer.seek(tp, start.get(tp, 0))
+        deadline = time.monotonic() + 120
+        while todo:
+            if time.monotonic() > deadline:
+                raise StreamsError(f"could not read the dead-letter topic {topic} to its end within 120 s")
+            batches = await consumer.getmany(timeout_ms=1000)
+            for tp, records in batches.items():
+                for record in records:
+                    if record.offset < todo.get(tp, 0) and record.value is not None:
+                        reasons[orjson.loads(record.value)["reason"]] += 1
+                    if record.offset + 1 >= todo.get(tp, 0):
+                        todo.pop(tp, None)
+    finally:
+        await consumer.stop()
+    return reasons
+
+
+def start_worker(settings_env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **settings_env}
+    with log_path.open("ab") as log:
+        return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+
+def stop_worker(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def export_alerts(settings: Settings, out: Path) -> int:
+    client = redis_client(settings)
+    store = RedisAlertStore(client, prefix=settings.redis_prefix)
+    count = 0
+    try:
+        with out.open("wb") as handle:
+            async for alert in store.iter_all():
+                handle.write(orjson.dumps(alert) + b"\n")
+                count += 1
+    finally:
+        await client.aclose()
+    return count
+
+
+async def _alert_ids(settings: Settings) -> set[str]:
+    client = redis_client(settings)
+    try:
+        return {a["alert_id"] async for a in RedisAlertStore(client, prefix=settings.redis_prefix).iter_all()}
+    finally:
+        await client.aclose()
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    env = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        env[f"PARCELWATCH_{name.upper()}"] = str(value)
+    return env
+
+
+def run_replay(
+    settings: Settings,
+    inputs: Sequence[ReplayInput],
+    alerts_out: Path | None,
+    *,
+    with_worker: bool = True,
+    timeout_s: float = 900.0,
+) -> ReplaySummary:
+    summary = ReplaySummary(inputs=[str(i.path) for i in inputs])
+    started = time.monotonic()
+
+    async def before() -> tuple[dict[TopicPartition, int], set[str]]:
+        await ensure_topics(settings)
+        return await _offsets(settings, [settings.topic("deadletter")]), await _alert_ids(settings)
+
+    dlq_start, known_alerts = asyncio.run(before())
+    with contextlib.ExitStack() as stack:
+        worker = None
+        if with_worker:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pw-worker-")))
+            env = settings_env(settings) | {"PARCELWATCH_DATA_DIR": str(workdir / "data")}
+            worker = start_worker(env, workdir / "worker.log")
+            stack.callback(stop_worker, worker)
+        asyncio.run(publish(settings, inputs, summary))
+        if not with_worker:
+            summary.seconds = round(time.monotonic() - started, 3)
+            return summary
+        try:
+            asyncio.run(wait_until_processed(settings, timeout_s, worker))
+        except StreamsError:
+            if worker is not None:
+                sys.stderr.write((workdir / "worker.log").read_text(errors="replace")[-4000:])
+            raise
+
+    async def after() -> tuple[Counter[str], set[str]]:
+        return await read_dead_letters(settings, dlq_start), await _alert_ids(settings)
+
+    reasons, alert_ids = asyncio.run(after())
+    summary.dead_letter_reasons = dict(sorted(reasons.items()))
+    summary.dead_lettered = sum(reasons.values())
+    summary.alerts = len(alert_ids)
+    summary.new_alerts = len(alert_ids - known_alerts)
+    if alerts_out is not None:
+        asyncio.run(export_alerts(settings, alerts_out))
+    summary.seconds = round(time.monotonic() - started, 3)
+    return summary

@@ -1,0 +1,45 @@
+"""Settings, read once at the edge from ``PARCELWATCH_*`` environment variables.
+
+The table in README.md ("Settings") lists the same fields; keep the two together.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Only for runs that start their own throw-away servers (demo, replay without servers):
+# their pseudonyms never leave the machine. A worker against real servers needs a real secret.
+DEV_SECRET = "parcelwatch-local-throwaway-secret"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PARCELWATCH_", frozen=True, extra="ignore")
+
+    broker_url: str = Field("kafka://127.0.0.1:9092", description="Kafka bootstrap, kafka://host:port[;host:port]")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for windows and alerts")
+    rules: Path | None = Field(None, description="rules file (TOML); default: the rules shipped in the package")
+    reference: Path | None = Field(None, description="reference data file (TOML); default: shipped data")
+    pseudonym_secret: SecretStr | None = Field(None, description="HMAC key for identifiers (>= 16 bytes)")
+    app_id: str = Field("parcelwatch", description="Faust app id = Kafka consumer group")
+    topic_prefix: str = Field("", description="prefix of every topic name")
+    redis_prefix: str = Field("pw", description="prefix of every Redis key")
+    partitions: int = Field(8, ge=1, description="partitions of the topics the app creates")
+    batch_size: int = Field(1000, ge=1, description="events per detector batch")
+    batch_within_s: float = Field(0.2, gt=0, description="longest wait to fill a batch")
+    allowed_lateness: str = Field("2d", description="how late an event may arrive and still count")
+    max_parcels_per_entity: int = Field(2000, ge=10, description="records kept per entity")
+    include_suspended: bool = Field(False, description="also match suspended control lists (No. 57/2025)")
+    clear_labels: bool = Field(False, description="put clear identifiers in alerts (entity_label)")
+    data_dir: Path = Field(Path(".parcelwatch"), description="Faust's local state directory")
+    log_level: str = Field("info", description="crit, error, warn, info or debug")
+
+    def topic(self, suffix: str) -> str:
+        return f"{self.topic_prefix}parcels.{suffix}" if suffix != "alerts" else f"{self.topic_prefix}alerts"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """aiokafka form of ``broker_url``."""
+        return ",".join(part.split("://", 1)[-1] for part in self.broker_url.replace(";", ",").split(","))
