@@ -13,7 +13,15 @@ from detectors.reference import Reference
 from detectors.rules import RuleSet
 from detectors.scoring import ParcelScore, score_batch
 from detectors.store import WindowStore
-from detectors.windows import RANK_DECLARED, RANK_MEASURED, ApplyStats, EntityUpdates, ParcelUpdate, RaisedAlert
+from detectors.windows import (
+    RANK_DECLARED,
+    RANK_MEASURED,
+    ApplyStats,
+    EntityUpdates,
+    ParcelUpdate,
+    Progress,
+    RaisedAlert,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +70,23 @@ def entity_updates(
     return [EntityUpdates(entity, tuple(updates)) for entity, updates in grouped.items()], labels
 
 
-async def process_batch(events: Sequence[ParcelEvent], detector: Detector, store: WindowStore) -> BatchOutcome:
-    """Score and window one batch; the caller stores and publishes ``alerts``, then acknowledges."""
+def split_late(events: Sequence[ParcelEvent], at: Progress) -> tuple[list[ParcelEvent], list[ParcelEvent]]:
+    """(on time, late): a late event is dead-lettered, never applied."""
+    on_time = [e for e in events if e.event_time_ms >= at.late_before]
+    late = [e for e in events if e.event_time_ms < at.late_before]
+    return on_time, late
+
+
+async def process_batch(
+    events: Sequence[ParcelEvent], detector: Detector, store: WindowStore, at: Progress
+) -> BatchOutcome:
+    """Score and window one batch of on-time events and judge the due entities.
+
+    The caller stores and publishes ``alerts``, then acknowledges them.
+    """
     scores = score_batch(events, detector.reference, include_suspended=detector.include_suspended)
     groups, labels = entity_updates(events, scores, detector.pseudonymizer)
-    stats, raised = await store.apply(groups, detector.rules)
+    stats, raised = await store.apply(groups, detector.rules, at)
     thresholds = {rule.id: rule.threshold_kg for rule in detector.rules.rules}
     alerts = [
         alert_document(

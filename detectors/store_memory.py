@@ -4,23 +4,60 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from detectors.entities import EntityRef
 from detectors.rules import RuleSet
-from detectors.windows import ApplyStats, EntityState, EntityUpdates, RaisedAlert, WindowConfig, apply_entity
+from detectors.store import PartitionReport
+from detectors.windows import (
+    ApplyStats,
+    EntityState,
+    EntityUpdates,
+    Progress,
+    RaisedAlert,
+    WindowConfig,
+    apply_entity,
+    progress,
+)
 
 
 class MemoryWindowStore:
-    def __init__(self, config: WindowConfig) -> None:
+    def __init__(self, config: WindowConfig, due_limit: int = 1000) -> None:
         self.config = config
-        self.states: dict[tuple[str, str], EntityState] = {}
+        self.due_limit = due_limit
+        self.states: dict[EntityRef, EntityState] = {}
+        self.maxima: dict[int, int] = {}
+        self.idle: set[int] = set()
 
-    async def apply(self, batch: Sequence[EntityUpdates], rules: RuleSet) -> tuple[ApplyStats, list[RaisedAlert]]:
+    async def advance(self, reports: Sequence[PartitionReport], partitions: int, lateness_s: int) -> Progress:
+        for report in reports:
+            if report.max_event_ms is not None:
+                self.maxima[report.partition] = max(self.maxima.get(report.partition, report.max_event_ms),
+                                                    report.max_event_ms)
+            if report.idle:
+                self.idle.add(report.partition)
+            else:
+                self.idle.discard(report.partition)
+        at = progress(self.maxima, self.idle, partitions, lateness_s * 1000)
+        due = sorted(
+            (
+                (state.check_from, f"{entity.entity_type}:{entity.key}".encode(), entity)
+                for entity, state in self.states.items()
+                if state.check_from is not None and state.check_from < at.check_until
+            ),
+            key=lambda item: (item[0], item[1]),
+        )
+        return Progress(at.check_until, at.late_before, tuple(e for _, _, e in due[: self.due_limit]))
+
+    async def apply(
+        self, batch: Sequence[EntityUpdates], rules: RuleSet, at: Progress
+    ) -> tuple[ApplyStats, list[RaisedAlert]]:
         total = ApplyStats()
         alerts: list[RaisedAlert] = []
-        for group in batch:
-            ident = (group.entity.entity_type, group.entity.key)
-            state = self.states.setdefault(ident, EntityState())
+        in_batch = {group.entity for group in batch}
+        groups = list(batch) + [EntityUpdates(e, ()) for e in at.due if e not in in_batch]
+        for group in groups:
+            state = self.states.setdefault(group.entity, EntityState())
             stats, pending = apply_entity(
-                state, group.entity, group.updates, rules.for_entity(group.entity.entity_type), self.config
+                state, group.entity, group.updates, rules.for_entity(group.entity.entity_type), self.config, at
             )
             total.add(stats)
             alerts.extend(pending)
@@ -28,6 +65,6 @@ class MemoryWindowStore:
 
     async def acknowledge(self, alerts: Sequence[RaisedAlert]) -> None:
         for alert in alerts:
-            state = self.states.get((alert.entity.entity_type, alert.entity.key))
+            state = self.states.get(alert.entity)
             if state is not None:
                 state.pending.pop(alert.alert_id, None)

@@ -2,19 +2,22 @@
 -- rules and raise alerts, atomically. The same steps as detectors/windows.py (apply_entity);
 -- the contract tests hold the two equal.
 --
--- KEYS, three per entity i (all with the entity's hash tag):
+-- KEYS, three per entity i (all with the entity's hash tag), then the due index last:
 --   KEYS[3i-2] records  HASH  parcel key -> "anchor|mass|weight|rank|version_ms|cancelled|reasons|version_id"
 --   KEYS[3i-1] anchors  ZSET  parcel key scored by anchor (event time, ms)
 --   KEYS[3i]   meta     HASH  wm (watermark), ep:<rule> episode, em:<rule> mass at last alert,
---                             pa:<alert id> pending alert JSON, npa number of pending alerts
--- ARGV[1]: JSON {cfg = {lateness_ms, retention_ms, max_parcels, max_evidence, ttl_ms},
+--                             pa:<alert id> pending alert JSON, npa number of pending alerts,
+--                             cf/ct first window end not yet judged / end of the ends any change reached
+--   KEYS[#KEYS] due     ZSET  "<entity type>:<key>" scored by cf: entities with ends to judge
+-- ARGV[1]: JSON {cfg = {retention_ms, max_parcels, max_evidence, ttl_ms, check_until, late_before},
 --               rules = {entity_type = {{id, width_ms, threshold, min_parcels, factor, severity, window_s}}},
 --               entities = {{et, key, u = {{parcel, time_ms, mass, weight, rank, event_id, cancelled(0/1), reasons}}}}}
 -- Returns JSON {stats = {status = count}, alerts = {pending alert JSON strings}}.
 
 local req = cjson.decode(ARGV[1])
 local cfg = req.cfg
-local lateness, retention = cfg.lateness_ms, cfg.retention_ms
+local retention, check_until, late_before = cfg.retention_ms, cfg.check_until, cfg.late_before
+local due_key = KEYS[#KEYS]
 local max_parcels, max_evidence, ttl = cfg.max_parcels, cfg.max_evidence, cfg.ttl_ms
 
 local function fmt(x) return string.format('%.17g', x) end
@@ -78,7 +81,7 @@ for i, ent in ipairs(req.entities) do
     local pid, t, mass, weight, rank, vid, cancel, rs = u[1], u[2], u[3], u[4], u[5], u[6], u[7] == 1, u[8]
     local raw = nil
     local status
-    if wm ~= nil and t < wm - lateness then
+    if t < late_before then
       status = 'late'
     else
       raw = redis.call('HGET', rkey, pid)
@@ -97,7 +100,6 @@ for i, ent in ipairs(req.entities) do
         if cancel then
           rec.c, rec.m, rec.a = true, 0, new
           status, dirty = 'retracted', true
-          touch(new); touch(old)
         else
           local changed = new ~= old
           if newer(rank, t, vid, rec) then
@@ -108,7 +110,8 @@ for i, ent in ipairs(req.entities) do
           rec.a = new
           if changed then
             status = 'updated'
-            touch(new); touch(old)
+            -- only a record left live can make a window cross
+            if rec.m > 0 then touch(new); touch(old) end
           else
             status = 'duplicate'
           end
@@ -127,7 +130,7 @@ for i, ent in ipairs(req.entities) do
         status = 'retracted'
       else
         status = 'added'
-        touch(t)
+        if mass > 0 then touch(t) end
       end
     end
     stats[status] = stats[status] + 1
@@ -137,8 +140,22 @@ for i, ent in ipairs(req.entities) do
     redis.call('HSET', mkey, 'wm', fmt(wm))
   end
 
+  local rules = req.rules[ent.et] or {}
+  local cf_raw, ct_raw = unpack(redis.call('HMGET', mkey, 'cf', 'ct'))
+  local cf, ct = cf_raw and tonumber(cf_raw) or nil, ct_raw and tonumber(ct_raw) or nil
+  if lo ~= nil then
+    local reach = 0
+    for _, rule in ipairs(rules) do
+      if rule[2] > reach then reach = rule[2] end
+    end
+    if cf == nil or lo < cf then cf = lo end
+    if ct == nil or hi + reach > ct then ct = hi + reach end
+  end
+
   if wm ~= nil then
-    local cutoff = '(' .. fmt(wm - retention)
+    local horizon = math.min(wm, check_until)
+    if cf ~= nil then horizon = math.min(horizon, cf) end
+    local cutoff = '(' .. fmt(horizon - retention)
     local old = redis.call('ZRANGEBYSCORE', zkey, '-inf', cutoff)
     if #old > 0 then
       hdel_chunks(rkey, old)
@@ -155,12 +172,14 @@ for i, ent in ipairs(req.entities) do
     end
   end
 
-  if lo ~= nil then
-    for _, rule in ipairs(req.rules[ent.et] or {}) do
+  local member = ent.et .. ':' .. ent.key
+  if cf ~= nil and cf < check_until then
+    local lo_end, upto = cf, math.min(check_until, ct) - 1
+    for _, rule in ipairs(rules) do
       local rid, width, thr, minp, factor, sev, wsec = rule[1], rule[2], rule[3], rule[4], rule[5], rule[6], rule[7]
-      local range = redis.call('ZRANGEBYSCORE', zkey, '(' .. fmt(lo - width), '(' .. fmt(hi + width), 'WITHSCORES')
+      local range = redis.call('ZRANGEBYSCORE', zkey, '(' .. fmt(lo_end - width), fmt(upto))
       local live = {}
-      for j = 1, #range, 2 do
+      for j = 1, #range do
         local rec = decode(redis.call('HGET', rkey, range[j]))
         if (not rec.c) and rec.m > 0 then
           rec.p = range[j]
@@ -171,7 +190,7 @@ for i, ent in ipairs(req.entities) do
       for e = 1, #live do
         local a = live[e].a
         while live[start].a <= a - width do start = start + 1 end
-        local is_end = a >= lo and not (e < #live and live[e + 1].a == a)
+        local is_end = a >= lo_end and not (e < #live and live[e + 1].a == a)
         local ep = tonumber(redis.call('HGET', mkey, 'ep:' .. rid) or '0')
         if is_end and not (ep > 0 and factor == 0) then
           local sum = 0
@@ -208,6 +227,18 @@ for i, ent in ipairs(req.entities) do
         end
       end
     end
+    if ct <= check_until then
+      cf, ct = nil, nil
+    else
+      cf = check_until
+    end
+  end
+  if cf ~= nil then
+    redis.call('HSET', mkey, 'cf', fmt(cf), 'ct', fmt(ct))
+    redis.call('ZADD', due_key, cf, member)
+  elseif cf_raw then
+    redis.call('HDEL', mkey, 'cf', 'ct')
+    redis.call('ZREM', due_key, member)
   end
 
   local npa = tonumber(redis.call('HGET', mkey, 'npa') or '0')

@@ -1,8 +1,10 @@
 """Window store on Redis 7 (core commands only): one Lua call per batch, atomic per entity.
 
-Keys of one entity share the hash tag ``{<entity type>:<pseudonym>}``. On a single Redis the
-whole batch goes in one EVALSHA; against Redis Cluster a script may only touch one slot, so
-the batch is split by slot and the calls pipelined (one round trip per node).
+Keys of one entity share the hash tag ``{<entity type>:<pseudonym>}``. A batch costs two
+round trips: the stream clock (partition progress in, horizon and due entities out) and one
+EVALSHA that applies every update and judges every due entity. The apply script also touches
+the global due index, so it needs a single Redis (or one cluster slot); Redis Cluster support
+is future work.
 """
 
 from __future__ import annotations
@@ -18,15 +20,18 @@ import redis.exceptions
 from detectors.entities import EntityRef
 from detectors.errors import StoreError
 from detectors.rules import RuleSet
+from detectors.store import PartitionReport
 from detectors.windows import (
     ApplyStats,
     EntityUpdates,
     Evidence,
+    Progress,
     RaisedAlert,
     WindowConfig,
 )
 
 _APPLY_LUA = resources.files("detectors").joinpath("store_redis.lua").read_text(encoding="utf-8")
+_CLOCK_LUA = resources.files("detectors").joinpath("store_clock.lua").read_text(encoding="utf-8")
 _ACK_LUA = """
 for i = 1, #ARGV do
   if redis.call('HDEL', KEYS[1], 'pa:' .. ARGV[i]) == 1 then redis.call('HINCRBY', KEYS[1], 'npa', -1) end
@@ -68,12 +73,29 @@ class RedisWindowStore:
         self._client = client
         self._config = config
         self._prefix = prefix
-        self._cluster = cluster
         self._apply = client.register_script(_APPLY_LUA)
         self._ack = client.register_script(_ACK_LUA)
+        self._clock = client.register_script(_CLOCK_LUA)
+        self._clock_keys = [f"{prefix}:clock:max", f"{prefix}:clock:idle", f"{prefix}:due"]
+        self.due_limit = 1000
         self.round_trips = 0
 
-    def _request(self, groups: Sequence[EntityUpdates], rules: RuleSet) -> tuple[list[str], bytes]:
+    async def advance(self, reports: Sequence[PartitionReport], partitions: int, lateness_s: int) -> Progress:
+        args: list[str | int] = [partitions, lateness_s * 1000, self.due_limit]
+        for report in reports:
+            args += [report.partition, "" if report.max_event_ms is None else report.max_event_ms,
+                     1 if report.idle else 0]
+        try:
+            raw = await self._clock(keys=self._clock_keys, args=args)
+            self.round_trips += 1
+        except redis.exceptions.RedisError as exc:
+            raise StoreError(f"stream clock update failed: {exc}") from exc
+        check_until, late_before, due = orjson.loads(raw)
+        members = due if isinstance(due, list) else []
+        entities = tuple(EntityRef(*m.split(":", 1)) for m in members)
+        return Progress(int(float(check_until)), int(float(late_before)), entities)
+
+    def _request(self, groups: Sequence[EntityUpdates], rules: RuleSet, at: Progress) -> tuple[list[str], bytes]:
         keys: list[str] = []
         entities: list[dict[str, Any]] = []
         kinds: set[str] = set()
@@ -102,11 +124,12 @@ class RedisWindowStore:
         cfg = self._config
         payload = {
             "cfg": {
-                "lateness_ms": cfg.allowed_lateness_s * 1000,
                 "retention_ms": cfg.retention_s * 1000,
                 "max_parcels": cfg.max_parcels_per_entity,
                 "max_evidence": cfg.max_evidence,
                 "ttl_ms": cfg.idle_ttl_s * 1000,
+                "check_until": at.check_until,
+                "late_before": at.late_before,
             },
             "rules": {
                 kind: [
@@ -117,30 +140,20 @@ class RedisWindowStore:
             },
             "entities": entities,
         }
+        keys.append(self._clock_keys[2])
         return keys, orjson.dumps(payload)
 
-    def _slot_groups(self, batch: Sequence[EntityUpdates]) -> list[Sequence[EntityUpdates]]:
-        if not self._cluster:
-            return [batch]
-        by_slot: dict[int, list[EntityUpdates]] = defaultdict(list)
-        for group in batch:
-            by_slot[self._client.keyslot(entity_keys(self._prefix, group.entity)[0])].append(group)
-        return list(by_slot.values())
-
-    async def apply(self, batch: Sequence[EntityUpdates], rules: RuleSet) -> tuple[ApplyStats, list[RaisedAlert]]:
+    async def apply(
+        self, batch: Sequence[EntityUpdates], rules: RuleSet, at: Progress
+    ) -> tuple[ApplyStats, list[RaisedAlert]]:
         stats = ApplyStats()
+        in_batch = {group.entity for group in batch}
+        batch = list(batch) + [EntityUpdates(e, ()) for e in at.due if e not in in_batch]
         if not batch:
             return stats, []
         try:
-            requests = [self._request(groups, rules) for groups in self._slot_groups(batch)]
-            if len(requests) == 1:
-                keys, args = requests[0]
-                replies = [await self._apply(keys=keys, args=[args])]
-            else:
-                pipe = self._client.pipeline(transaction=False)
-                for keys, args in requests:
-                    await self._apply(keys=keys, args=[args], client=pipe)
-                replies = await pipe.execute()
+            keys, args = self._request(batch, rules, at)
+            replies = [await self._apply(keys=keys, args=[args])]
             self.round_trips += 1
         except redis.exceptions.RedisError as exc:
             raise StoreError(f"window store update failed: {exc}") from exc

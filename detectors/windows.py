@@ -10,18 +10,26 @@ What a window holds (docs/windows.md says the same with a timeline):
   a scale reading (rank 2) beats a declaration (rank 1). A redelivered event changes nothing.
 * A cancellation retracts the parcel for good (a tombstone is kept so that a late event cannot
   bring it back).
-* The entity's watermark is the greatest event time of its accepted events. An event whose
-  time is below ``watermark - allowed_lateness`` is *late*: counted, never applied (not even to
-  a recorded parcel: an event ignored once must be ignored on every redelivery).
-* Records whose anchor is below ``watermark - retention`` are pruned; past
-  ``max_parcels_per_entity`` records the oldest anchors are evicted. Memory per entity is
-  therefore at most ``max_parcels_per_entity`` records plus a few meta fields.
+* Time advances by the stream's *low watermark*: the smallest, over the input partitions that are
+  not idle, of the greatest event time read from each (see :func:`progress`). An event whose time
+  is below ``low watermark - allowed_lateness`` is *late*: counted and dead-lettered, never
+  applied (an event ignored once must be ignored on every redelivery). That bound is also the
+  *check horizon*: no accepted event can land before it any more, so windows ending before it
+  are final.
+* Records whose anchor is below ``entity watermark - retention`` (the entity's greatest accepted
+  event time) are pruned; past ``max_parcels_per_entity`` records the oldest anchors are
+  evicted. Memory per entity is therefore at most ``max_parcels_per_entity`` records plus a few
+  meta fields.
 * The window of rule R ending at event time ``e`` holds the live (not cancelled) records with
   anchor in ``(e - R.window, e]``. Window ends are the records' anchors.
-* An alert is raised at the first window end ``e`` (ascending) that any change can reach where
-  the window's mass is at least ``R.threshold_kg`` with at least ``R.min_parcels`` parcels
-  (episode 1), or, once alerted, where the mass is at least ``regrow_factor`` times the mass of
-  the last alert (the next episode).
+* Window ends are checked in ascending order once they fall below the check horizon, and only
+  then (an entity with unchecked ends waits in the *due* index). An alert is raised at the first
+  end where the window's mass is at least ``R.threshold_kg`` with at least ``R.min_parcels``
+  parcels (episode 1), or, once alerted, at least ``regrow_factor`` times the mass of the last
+  alert (the next episode). Because each end is judged on final contents, the alerts do not
+  depend on how partitions, batches or workers interleave.
+* When every partition is idle (read to its end, nothing new for a while) the horizon moves to
+  the end of time, so the last windows of a finished replay are judged too.
 
 The memory store runs :func:`apply_entity`; the Redis store runs the same steps in Lua
 (``store_redis.lua``); the contract tests hold the two equal and both equal to a brute-force
@@ -40,11 +48,14 @@ from detectors.rules import Rule
 
 RANK_DECLARED = 1
 RANK_MEASURED = 2
+# "Minus and plus infinity" in epoch milliseconds; powers of two so that Lua's doubles hold them exactly.
+FAR_PAST_MS = -(2**62)
+FAR_FUTURE_MS = 2**62
 
 
 @dataclass(frozen=True, slots=True)
 class WindowConfig:
-    allowed_lateness_s: int = 2 * 86400
+    allowed_lateness_s: int = 6 * 3600
     retention_s: int = 31 * 86400
     max_parcels_per_entity: int = 2000
     max_evidence: int = 200
@@ -59,7 +70,7 @@ class WindowConfig:
     @classmethod
     def for_rules(cls, longest_window_s: int, **overrides: int) -> WindowConfig:
         """Retain what the longest window plus the lateness can still reach."""
-        lateness = overrides.pop("allowed_lateness_s", 2 * 86400)
+        lateness = overrides.pop("allowed_lateness_s", 6 * 3600)
         return cls(allowed_lateness_s=lateness, retention_s=longest_window_s + lateness, **overrides)
 
 
@@ -81,6 +92,31 @@ class ParcelUpdate:
 class EntityUpdates:
     entity: EntityRef
     updates: tuple[ParcelUpdate, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Where the stream stands: events before ``late_before`` are late; ends before ``check_until`` are final."""
+
+    check_until: int = FAR_FUTURE_MS
+    late_before: int = FAR_PAST_MS
+    due: tuple[EntityRef, ...] = ()
+
+
+def progress(maxima: dict[int, int], idle: set[int], partitions: int, lateness_ms: int) -> Progress:
+    """The stream's progress from each partition's greatest event time and idleness.
+
+    A partition that has not reported holds time back (it may still bring anything); an idle one
+    (read to its end, quiet) does not. When all are idle, everything read so far is final.
+    """
+    active = [maxima.get(p) for p in range(partitions) if p not in idle]
+    if not active:
+        known = [t for t in maxima.values()]
+        return Progress(FAR_FUTURE_MS, (max(known) - lateness_ms) if known else FAR_PAST_MS)
+    if any(t is None for t in active):
+        return Progress(FAR_PAST_MS, FAR_PAST_MS)
+    low = min(t for t in active if t is not None) - lateness_ms
+    return Progress(low, low)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,11 +191,17 @@ class EntityState:
     episodes: dict[str, int] = field(default_factory=dict)
     last_alert_mass: dict[str, float] = field(default_factory=dict)
     pending: dict[str, RaisedAlert] = field(default_factory=dict)
+    check_from: int | None = None  # lowest window end not yet judged
+    check_to: int | None = None  # ends from here on are not affected by any change (exclusive)
 
 
-def _apply_update(state: EntityState, u: ParcelUpdate, lateness_ms: int) -> tuple[str, int | None, int | None]:
-    """Apply one update; return its status and the anchors (old, new) a window may feel."""
-    if state.watermark_ms is not None and u.event_time_ms < state.watermark_ms - lateness_ms:
+def _apply_update(state: EntityState, u: ParcelUpdate, late_before: int) -> tuple[str, int | None, int | None]:
+    """Apply one update; return its status and the anchors (new, old) where a window may now cross.
+
+    Only a record that is live afterwards can make a window cross; a retraction or a lower mass
+    only lowers sums, so it schedules no check.
+    """
+    if u.event_time_ms < late_before:
         return "late", None, None
     rec = state.records.get(u.parcel_key)
     if rec is not None:
@@ -170,14 +212,16 @@ def _apply_update(state: EntityState, u: ParcelUpdate, lateness_ms: int) -> tupl
         _advance(state, u.event_time_ms)
         if u.cancelled:
             rec.cancelled, rec.mass_kg, rec.anchor_ms = True, 0.0, new_anchor
-            return "retracted", new_anchor, old_anchor
+            return "retracted", None, None
         changed = new_anchor != old_anchor
         if (u.rank, u.event_time_ms, u.event_id) > rec.version():
             changed = changed or (u.mass_kg, u.weight_kg, u.reasons) != (rec.mass_kg, rec.weight_kg, rec.reasons)
             rec.mass_kg, rec.weight_kg, rec.reasons = u.mass_kg, u.weight_kg, u.reasons
             rec.rank, rec.version_ms, rec.version_id = u.rank, u.event_time_ms, u.event_id
         rec.anchor_ms = new_anchor
-        return ("updated", new_anchor, old_anchor) if changed else ("duplicate", None, None)
+        if not changed:
+            return "duplicate", None, None
+        return ("updated", new_anchor, old_anchor) if rec.mass_kg > 0 else ("updated", None, None)
     _advance(state, u.event_time_ms)
     state.records[u.parcel_key] = Record(
         anchor_ms=u.event_time_ms,
@@ -191,6 +235,8 @@ def _apply_update(state: EntityState, u: ParcelUpdate, lateness_ms: int) -> tupl
     )
     if u.cancelled:
         return "retracted", None, None
+    if u.mass_kg <= 0:
+        return "added", None, None
     return "added", u.event_time_ms, u.event_time_ms
 
 
@@ -199,10 +245,14 @@ def _advance(state: EntityState, event_time_ms: int) -> None:
         state.watermark_ms = event_time_ms
 
 
-def _prune(state: EntityState, config: WindowConfig, stats: ApplyStats) -> None:
+def _prune(state: EntityState, config: WindowConfig, stats: ApplyStats, check_until: int) -> None:
+    """Drop what no window still to be judged can reach, then cap the record count."""
     if state.watermark_ms is None:
         return
-    cutoff = state.watermark_ms - config.retention_s * 1000
+    horizon = min(state.watermark_ms, check_until)
+    if state.check_from is not None:
+        horizon = min(horizon, state.check_from)
+    cutoff = horizon - config.retention_s * 1000
     for key in [k for k, r in state.records.items() if r.anchor_ms < cutoff]:
         del state.records[key]
         stats.counts["pruned"] += 1
@@ -254,10 +304,11 @@ def window_alert(
 
 
 def _check_rule(
-    state: EntityState, rule: Rule, entity: EntityRef, lo: int, hi: int, config: WindowConfig
+    state: EntityState, rule: Rule, entity: EntityRef, lo: int, upto: int, config: WindowConfig
 ) -> list[RaisedAlert]:
+    """Judge the window ends in ``[lo, upto]``, ascending."""
     width = rule.window_s * 1000
-    live = [kv for kv in live_sorted(state.records.items()) if lo - width < kv[1].anchor_ms < hi + width]
+    live = [kv for kv in live_sorted(state.records.items()) if lo - width < kv[1].anchor_ms <= upto]
     raised: list[RaisedAlert] = []
     start = 0
     for end, (_key, rec) in enumerate(live):
@@ -287,21 +338,35 @@ def apply_entity(
     updates: Sequence[ParcelUpdate],
     rules: Sequence[Rule],
     config: WindowConfig,
+    at: Progress | None = None,
 ) -> tuple[ApplyStats, list[RaisedAlert]]:
-    """Apply ``updates`` to one entity, prune, check ``rules``; return stats and pending alerts."""
+    """Apply ``updates`` to one entity, prune, judge the ends that ``at`` made final.
+
+    Returns the stats and every raised alert not yet acknowledged. ``state.check_from`` tells
+    whether the entity still has ends to judge (it then belongs in the due index).
+    """
+    at = at or Progress()
     stats = ApplyStats()
-    lateness_ms = config.allowed_lateness_s * 1000
     lo: int | None = None
     hi: int | None = None
     for update in updates:
-        status, new_anchor, old_anchor = _apply_update(state, update, lateness_ms)
+        status, new_anchor, old_anchor = _apply_update(state, update, at.late_before)
         stats.counts[status] += 1
         for anchor in (new_anchor, old_anchor):
             if anchor is not None:
                 lo = anchor if lo is None else min(lo, anchor)
                 hi = anchor if hi is None else max(hi, anchor)
-    _prune(state, config, stats)
     if lo is not None and hi is not None:
+        reach = max((rule.window_s * 1000 for rule in rules), default=0)
+        state.check_from = lo if state.check_from is None else min(state.check_from, lo)
+        state.check_to = hi + reach if state.check_to is None else max(state.check_to, hi + reach)
+    _prune(state, config, stats, at.check_until)
+    if state.check_from is not None and state.check_to is not None and state.check_from < at.check_until:
+        upto = min(at.check_until, state.check_to) - 1
         for rule in rules:
-            _check_rule(state, rule, entity, lo, hi, config)
+            _check_rule(state, rule, entity, state.check_from, upto, config)
+        if state.check_to <= at.check_until:
+            state.check_from = state.check_to = None
+        else:
+            state.check_from = at.check_until
     return stats, sorted(state.pending.values(), key=lambda a: (a.last_event_ms, a.alert_id))

@@ -6,25 +6,24 @@ loses nothing: offsets are committed only after the batch's window updates are i
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import faust
 import orjson
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
-from detectors.errors import InvalidEvent, StoreError
-from detectors.events import ParcelEvent
-from detectors.pipeline import process_batch
-from detectors.validation import to_event
+from detectors.rules import parse_duration
 from streams.adapters import ADAPTERS, Adapter, Rejected
+from streams.detection import Detection, StreamClock
 from streams.settings import Settings
 from streams.wiring import build_detector, build_stores, redis_client
 
 log = logging.getLogger("parcelwatch.worker")
-T = TypeVar("T")
 
 
 def dead_letter_record(
@@ -46,20 +45,6 @@ def dead_letter_record(
     )
 
 
-async def with_retry(what: str, action: Callable[[], Awaitable[T]]) -> T:
-    """Retry a Redis step with capped exponential backoff; the batch (and the offsets) wait."""
-    delay = 0.2
-    while True:
-        try:
-            return await action()
-        except StoreError as exc:
-            log.warning("%s failed (%s); retrying in %.1f s, offsets are not committed meanwhile", what, exc, delay)
-        except (OSError, ConnectionError) as exc:
-            log.warning("%s failed (%s); retrying in %.1f s", what, exc, delay)
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 30.0)
-
-
 def create_app(settings: Settings) -> faust.App:
     detector = build_detector(settings)
     app = faust.App(
@@ -72,6 +57,11 @@ def create_app(settings: Settings) -> faust.App:
         topic_partitions=settings.partitions,
         topic_replication_factor=1,
         consumer_auto_offset_reset="earliest",
+        # Faust's defaults (60 s session, 60 s rebalance) make a new group take ~30 s to form;
+        # shorter timeouts let replays and scaled-out workers start in seconds.
+        broker_session_timeout=10.0,
+        broker_rebalance_timeout=10.0,
+        broker_heartbeat_interval=1.0,
     )
     canonical = app.topic(settings.topic("canonical"), key_serializer="raw", value_serializer="raw")
     deadletter = app.topic(settings.topic("deadletter"), key_serializer="raw", value_serializer="raw")
@@ -107,45 +97,56 @@ def create_app(settings: Settings) -> faust.App:
             source = app.topic(settings.topic(adapter.topic_suffix), key_serializer="raw", value_serializer="raw")
             app.agent(source, name=f"parcelwatch.adapt.{adapter.name}")(adapter_agent(adapter))
 
+    client = redis_client(settings)
+    window_store, alert_store = build_stores(settings, detector, client)
+
+    async def dead_letter(reason: str, detail: str, stage: str, msg: Any, raw: bytes | None) -> None:
+        await send_dead_letter(
+            dead_letter_record(reason, detail, stage=stage, topic=msg.topic, partition=msg.partition,
+                               offset=msg.offset, raw=raw)
+        )
+
+    async def send_alert(alert: dict[str, Any]) -> None:
+        delivered = await alerts_topic.send(key=alert["alert_id"].encode(), value=orjson.dumps(alert))
+        await delivered  # the alert is acknowledged in Redis only once the broker has it
+
+    admin: list[AIOKafkaAdminClient] = []
+
+    async def committed_offset(tp: Any) -> int | None:
+        """The group's committed offset of ``tp`` (explicit partitions: Tansu refuses the all-partitions form)."""
+        if not admin:
+            client_ = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+            await client_.start()
+            admin.append(client_)
+        try:
+            offsets = await admin[0].list_consumer_group_offsets(settings.app_id, partitions=[tp])
+        except KafkaError as exc:
+            log.warning("could not read the committed offset of %s: %s", tp, exc)
+            return None
+        found = offsets.get(TopicPartition(tp.topic, tp.partition))
+        return found.offset if found is not None and found.offset >= 0 else 0
+
+    detection = Detection(
+        detector=detector,
+        window_store=window_store,
+        alert_store=alert_store,
+        clock=StreamClock(idle_after_s=settings.idle_after_s),
+        lateness_s=parse_duration(settings.allowed_lateness, "PARCELWATCH_ALLOWED_LATENESS"),
+        send_dead_letter=dead_letter,
+        send_alert=send_alert,
+        committed_offset=committed_offset,
+    )
+
+    def partitions() -> int:
+        return app.consumer.topic_partitions(canonical.get_topic_name()) or settings.partitions
+
     @app.agent(canonical, name="parcelwatch.detect")
     async def detect(stream: Any) -> None:
-        client = redis_client(settings)
-        window_store, alert_store = build_stores(settings, detector, client)
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-            valid: list[ParcelEvent] = []
-            for event in events:
-                msg = event.message
-                try:
-                    valid.append(to_event(_decode(event.value)))
-                except InvalidEvent as exc:
-                    await send_dead_letter(
-                        dead_letter_record(
-                            exc.reason, exc.detail, stage="validate", topic=msg.topic, partition=msg.partition,
-                            offset=msg.offset, raw=event.value,
-                        )
-                    )
-            if not valid:
-                continue
-            outcome = await with_retry("window update", lambda: process_batch(valid, detector, window_store))
-            if outcome.alerts:
-                await with_retry("alert store", lambda: alert_store.save(outcome.alerts))
-                for alert in outcome.alerts:
-                    delivered = await alerts_topic.send(key=alert["alert_id"].encode(), value=orjson.dumps(alert))
-                    await delivered
-                await with_retry("alert acknowledgement", lambda: window_store.acknowledge(outcome.raised))
-                for alert in outcome.alerts:
-                    log.info(
-                        "alert %s rule=%s severity=%s episode=%s parcels=%d suspect_kg=%.1f",
-                        alert["alert_id"], alert["rule"], alert["severity"], alert["episode"],
-                        alert["parcel_count"], alert["suspect_mass_kg"],
-                    )
+            await detection.handle(events, app.consumer, canonical.get_topic_name(), partitions())
+
+    @app.timer(interval=1.0, name="parcelwatch.clock")
+    async def clock_tick() -> None:
+        await detection.tick(app.consumer, canonical.get_topic_name(), partitions())
 
     return app
-
-
-def _decode(value: Any) -> dict[str, Any]:
-    from detectors.validation import decode
-
-    if isinstance(value, bytes | bytearray):
-        return decode(bytes(value))
-    raise InvalidEvent("not_json", f"message value has type {type(value).__name__}")

@@ -166,6 +166,7 @@ async def wait_until_processed(
     topics = [settings.topic(a.topic_suffix) for a in ADAPTERS.values()]
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     await admin.start()
+    client = redis_client(settings)
     deadline = time.monotonic() + timeout_s
     settled = 0
     progress = tqdm(desc="processing", unit="msg", disable=not sys.stderr.isatty())
@@ -181,18 +182,22 @@ async def wait_until_processed(
             progress.total = total
             progress.n = done
             progress.refresh()
-            settled = settled + 1 if done == total else 0
+            # Every offset committed and no window end left to judge (the idle flush has run).
+            due = int(await client.zcard(f"{settings.redis_prefix}:due"))
+            settled = settled + 1 if done == total and due == 0 else 0
             if settled >= 2:
                 return
             if time.monotonic() > deadline:
                 raise StreamsError(
                     f"replay not finished after {timeout_s:.0f} s: {done} of {total} messages committed by "
-                    f"consumer group {settings.app_id!r}; is a worker running against {settings.broker_url}?"
+                    f"consumer group {settings.app_id!r}, {due} entities with windows still to judge; "
+                    f"is a worker running against {settings.broker_url}?"
                 )
             await asyncio.sleep(1.0)
     finally:
         progress.close()
         await admin.close()
+        await client.aclose()
 
 
 async def read_dead_letters(settings: Settings, start: dict[TopicPartition, int]) -> Counter[str]:

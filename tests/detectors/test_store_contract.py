@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 
 from detectors.entities import EntityRef
 from detectors.rules import Rule, RuleSet
+from detectors.store import PartitionReport
 from detectors.store_memory import MemoryWindowStore
 from detectors.store_redis import RedisWindowStore, entity_keys
-from detectors.windows import EntityUpdates, ParcelUpdate, Record, WindowConfig
+from detectors.windows import EntityUpdates, ParcelUpdate, Progress, Record, WindowConfig
 from streams.servers import RunningServer
 from tests.detectors.strategies import parcel_updates
 
@@ -58,26 +59,48 @@ def _records(raw: dict[bytes, bytes]) -> dict[str, Record]:
     return out
 
 
-@given(st.lists(st.tuples(st.sampled_from(ENTITIES), parcel_updates(max_size=12)), min_size=1, max_size=6))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(ENTITIES), parcel_updates(max_size=12), st.integers(0, 2), st.booleans()),
+        min_size=1,
+        max_size=8,
+    )
+)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_redis_store_equals_memory_store(
-    redis_srv: RunningServer, loop: asyncio.AbstractEventLoop, batches: list[tuple[EntityRef, list[ParcelUpdate]]]
+    redis_srv: RunningServer,
+    loop: asyncio.AbstractEventLoop,
+    batches: list[tuple[EntityRef, list[ParcelUpdate], int, bool]],
 ) -> None:
+    """Batches come from one of three partitions; each reports its progress first, as a worker does."""
+
     async def run() -> None:
         client = aioredis.from_url(redis_srv.url)
         prefix = next(_prefixes)
         redis_store = RedisWindowStore(client, CONFIG, prefix=prefix)
         memory = MemoryWindowStore(CONFIG)
-        for entity, updates in batches:
-            batch = [EntityUpdates(entity, tuple(updates))]
-            got_stats, got_alerts = await redis_store.apply(batch, RULES)
-            want_stats, want_alerts = await memory.apply(batch, RULES)
+        maxima: dict[int, int] = {}
+        batches.append((ENTITIES[0], [], 0, True))  # a final flush with every partition idle
+        for entity, updates, partition, idle in batches:
+            flush = idle and not updates
+            reports = [
+                PartitionReport(p, maxima.get(p), flush or (idle and p != partition)) for p in range(3)
+            ]
+            got_at = await redis_store.advance(reports, 3, CONFIG.allowed_lateness_s)
+            want_at = await memory.advance(reports, 3, CONFIG.allowed_lateness_s)
+            assert got_at == want_at
+            batch = [EntityUpdates(entity, tuple(updates))] if updates else []
+            got_stats, got_alerts = await redis_store.apply(batch, RULES, got_at)
+            want_stats, want_alerts = await memory.apply(batch, RULES, want_at)
             assert got_stats.counts == want_stats.counts
             assert got_alerts == want_alerts
             await redis_store.acknowledge(got_alerts[:1])
             await memory.acknowledge(want_alerts[:1])
+            if updates:
+                maxima[partition] = max([maxima.get(partition, updates[0].event_time_ms)]
+                                        + [u.event_time_ms for u in updates])
         for entity in ENTITIES:
-            state = memory.states.get((entity.entity_type, entity.key))
+            state = memory.states.get(entity)
             rkey = entity_keys(prefix, entity)[0]
             assert _records(await client.hgetall(rkey)) == (state.records if state else {})
         await client.aclose()
@@ -93,13 +116,14 @@ def test_one_round_trip_per_batch_and_pending_alerts_survive_until_acknowledged(
         store = RedisWindowStore(client, CONFIG, prefix=next(_prefixes))
         ups = tuple(ParcelUpdate(f"p{i}", 1_767_225_600_000 + i, 3.0, 4.0, 1, "e") for i in range(3))
         batch = [EntityUpdates(e, ups) for e in ENTITIES]
-        _, alerts = await store.apply(batch, RULES)
+        now = Progress()
+        _, alerts = await store.apply(batch, RULES, now)
         assert store.round_trips == 1
         assert {a.rule_id for a in alerts} == {"phone_day", "phone_long", "rcpt"}
-        _, again = await store.apply(batch, RULES)  # a crash before acknowledging: alerts come back
+        _, again = await store.apply(batch, RULES, now)  # a crash before acknowledging: alerts come back
         assert again == alerts
         await store.acknowledge(alerts)
-        _, after = await store.apply(batch, RULES)
+        _, after = await store.apply(batch, RULES, now)
         assert after == []
         await client.aclose()
 

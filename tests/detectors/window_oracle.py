@@ -15,12 +15,11 @@ class OracleParcel:
     cancelled: bool
 
 
-def oracle_parcels(updates: Sequence[ParcelUpdate], lateness_ms: int) -> dict[str, OracleParcel]:
-    """Which parcels an entity holds after ``updates`` (delivery order), from the definitions."""
+def oracle_parcels(delivered: Sequence[tuple[ParcelUpdate, int]]) -> dict[str, OracleParcel]:
+    """Which parcels an entity holds after ``delivered`` (update, late-before bound at its delivery)."""
     accepted: dict[str, list[ParcelUpdate]] = {}
-    watermark: int | None = None
-    for u in updates:
-        if watermark is not None and u.event_time_ms < watermark - lateness_ms:
+    for u, late_before in delivered:
+        if u.event_time_ms < late_before:
             continue
         history = accepted.get(u.parcel_key)
         if history is not None:
@@ -29,7 +28,6 @@ def oracle_parcels(updates: Sequence[ParcelUpdate], lateness_ms: int) -> dict[st
             history.append(u)
         else:
             accepted[u.parcel_key] = [u]
-        watermark = u.event_time_ms if watermark is None else max(watermark, u.event_time_ms)
     result = {}
     for key, history in accepted.items():
         best = max(history, key=lambda h: (h.rank, h.event_time_ms, h.event_id))

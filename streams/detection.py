@@ -1,0 +1,152 @@
+"""The detector stage of the worker: batches in, windows and alerts out, driven by the stream clock.
+
+The clock is this worker's view of its partitions: greatest event time read from each, and
+whether each is idle (read to its end and quiet for ``idle_after_s``). Every batch first
+reports that view (one round trip: the horizon and the due entities come back), then applies
+its on-time events and judges the due entities (one round trip). A timer does the same with
+no events, so that a quiet or finished stream still gets its last windows judged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from detectors.errors import InvalidEvent
+from detectors.events import ParcelEvent
+from detectors.pipeline import Detector, process_batch, split_late
+from detectors.store import PartitionReport
+from detectors.store_redis import RedisWindowStore
+from detectors.alert_store import RedisAlertStore
+from detectors.validation import decode, to_event
+from streams.retry import with_retry
+
+log = logging.getLogger("parcelwatch.detect")
+
+
+@dataclass
+class StreamClock:
+    idle_after_s: float
+    monotonic: Callable[[], float] = time.monotonic
+    maxima: dict[int, int] = field(default_factory=dict)
+    next_offset: dict[int, int] = field(default_factory=dict)
+    last_activity: dict[int, float] = field(default_factory=dict)
+
+    def observe(self, partition: int, offset: int, event_time_ms: int | None) -> None:
+        self.next_offset[partition] = max(self.next_offset.get(partition, 0), offset + 1)
+        self.last_activity[partition] = self.monotonic()
+        if event_time_ms is not None and event_time_ms > self.maxima.get(partition, event_time_ms - 1):
+            self.maxima[partition] = event_time_ms
+
+    def report(self, partition: int, highwater: int | None, committed: int | None) -> PartitionReport:
+        """``committed``: the group's committed offset, for a partition this process has handled nothing of.
+
+        Idle means everything up to the high watermark has been *processed* (not merely fetched:
+        events waiting in the stream buffer must still hold time back) and nothing came for a while.
+        """
+        now = self.monotonic()
+        quiet = now - self.last_activity.setdefault(partition, now) >= self.idle_after_s
+        done = self.next_offset.get(partition, committed if committed is not None else -1)
+        caught_up = highwater is not None and done >= highwater
+        return PartitionReport(partition, self.maxima.get(partition), quiet and caught_up)
+
+
+Send = Callable[[bytes], Awaitable[None]]
+
+
+@dataclass
+class Detection:
+    detector: Detector
+    window_store: RedisWindowStore
+    alert_store: RedisAlertStore
+    clock: StreamClock
+    lateness_s: int
+    send_dead_letter: Callable[..., Awaitable[None]]
+    send_alert: Callable[[dict[str, Any]], Awaitable[None]]
+    committed_offset: Callable[[Any], Awaitable[int | None]]
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def _advance(self, consumer: Any, topic: str, partitions: int) -> Any:
+        reports = []
+        for tp in sorted(consumer.assignment()):
+            if tp.topic != topic:
+                continue
+            try:
+                highwater = consumer.highwater(tp)
+            except (KeyError, AttributeError):
+                highwater = None
+            committed = None
+            if tp.partition not in self.clock.next_offset and highwater is not None:
+                committed = await self.committed_offset(tp)
+            reports.append(self.clock.report(tp.partition, highwater, committed))
+        return await with_retry(
+            "stream clock", lambda: self.window_store.advance(reports, partitions, self.lateness_s)
+        )
+
+    async def handle(self, events: Sequence[Any], consumer: Any, topic: str, partitions: int) -> None:
+        async with self.lock:
+            at = await self._advance(consumer, topic, partitions)
+            valid: list[ParcelEvent] = []
+            where: dict[int, Any] = {}
+            for event in events:
+                msg = event.message
+                try:
+                    value = event.value
+                    if not isinstance(value, bytes | bytearray):
+                        raise InvalidEvent("not_json", f"message value has type {type(value).__name__}")
+                    parsed = to_event(decode(bytes(value)))
+                except InvalidEvent as exc:
+                    self.clock.observe(msg.partition, msg.offset, None)
+                    await self.send_dead_letter(exc.reason, exc.detail, "validate", msg, event.value)
+                    continue
+                self.clock.observe(msg.partition, msg.offset, parsed.event_time_ms)
+                where[id(parsed)] = msg
+                valid.append(parsed)
+            on_time, late = split_late(valid, at)
+            for parsed in late:
+                msg = where[id(parsed)]
+                await self.send_dead_letter(
+                    "late",
+                    f"event time {parsed.event_time_ms} ms is before the lateness bound {at.late_before} ms",
+                    "window",
+                    msg,
+                    orjson.dumps({"parcel_id": parsed.parcel_id, "event_id": parsed.event_id}),
+                )
+            await self._process(on_time, at)
+
+    async def tick(self, consumer: Any, topic: str, partitions: int, max_rounds: int = 20) -> None:
+        """Advance the clock with no events: judge what became final while the stream was quiet.
+
+        Up to ``max_rounds`` calls of ``due_limit`` entities each, then the lock goes back to the agent.
+        """
+        for _ in range(max_rounds):
+            async with self.lock:
+                at = await self._advance(consumer, topic, partitions)
+                if not at.due:
+                    return
+                await self._process([], at)
+
+    async def _process(self, events: list[ParcelEvent], at: Any) -> None:
+        if not events and not at.due:
+            return
+        outcome = await with_retry(
+            "window update", lambda: process_batch(events, self.detector, self.window_store, at)
+        )
+        if not outcome.alerts:
+            return
+        await with_retry("alert store", lambda: self.alert_store.save(outcome.alerts))
+        for alert in outcome.alerts:
+            await self.send_alert(alert)
+        await with_retry("alert acknowledgement", lambda: self.window_store.acknowledge(outcome.raised))
+        for alert in outcome.alerts:
+            log.info(
+                "alert %s rule=%s severity=%s episode=%s parcels=%d suspect_kg=%.1f",
+                alert["alert_id"], alert["rule"], alert["severity"], alert["episode"],
+                alert["parcel_count"], alert["suspect_mass_kg"],
+            )

@@ -1,0 +1,24 @@
+"""Retry of Redis steps: the batch, and so the offsets, wait until Redis answers again."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from detectors.errors import StoreError
+
+log = logging.getLogger("parcelwatch.retry")
+T = TypeVar("T")
+
+
+async def with_retry(what: str, action: Callable[[], Awaitable[T]], max_delay_s: float = 30.0) -> T:
+    delay = 0.2
+    while True:
+        try:
+            return await action()
+        except (StoreError, OSError, ConnectionError) as exc:
+            log.warning("%s failed (%s); retrying in %.1f s, offsets are not committed meanwhile", what, exc, delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, max_delay_s)
