@@ -236,9 +236,9 @@ def _campaigns(b: Builder) -> list[dict[str, Any]]:
 def _noise(b: Builder, lines: list[bytes]) -> tuple[list[bytes], int, int]:
     """Duplicates, local reordering and malformed lines, as real feeds deliver them."""
     duplicated = max(1, len(lines) // 50)
-    for _ in range(duplicated):  # a redelivery comes after the original, up to a few hundred lines later
+    for _ in range(duplicated):  # a redelivery comes soon after the original (well within the lateness)
         original = b.rng.randrange(len(lines))
-        lines.insert(min(len(lines), original + 1 + b.rng.randrange(300)), lines[original])
+        lines.insert(min(len(lines), original + 1 + b.rng.randrange(3)), lines[original])
     for _ in range(len(lines) // 20):  # swap neighbours: out of order by minutes to hours
         i = b.rng.randrange(len(lines) - 1)
         lines[i], lines[i + 1] = lines[i + 1], lines[i]

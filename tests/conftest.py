@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from streams.servers import RunningServer, redis_server, tansu_broker
+from streams.settings import Settings
+from tests.replay_expectations import SECRET
 
 
 @pytest.fixture(scope="session")
@@ -19,3 +25,23 @@ def redis_srv() -> Iterator[RunningServer]:
 def tansu_srv() -> Iterator[RunningServer]:
     with tansu_broker() as server:
         yield server
+
+
+_runs = itertools.count()
+
+
+@pytest.fixture
+def live_settings(tansu_srv: RunningServer, redis_srv: RunningServer, tmp_path: Path) -> Settings:
+    """Settings for one test against the shared servers, isolated by unique names."""
+    run = f"t{os.getpid()}x{next(_runs)}"
+    return Settings(
+        broker_url=tansu_srv.url,
+        redis_url=redis_srv.url,
+        pseudonym_secret=SecretStr(SECRET),
+        app_id=f"pw-{run}",
+        topic_prefix=f"{run}.",
+        redis_prefix=f"pw{run}",
+        partitions=4,
+        data_dir=tmp_path / "faust",
+        idle_after_s=2.0,
+    )

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import pytest
+
+from detectors.entities import Pseudonymizer, clear_identities, normalise_building, normalise_phone
+from detectors.events import Address, Item, ParcelEvent, Party
+
+
+@pytest.mark.parametrize(
+    "street",
+    ["科技园路12号3栋1单元502室", "科技园路12号3幢502", "科技园路12号3号楼2单元", "科技园路12号 3-1-502",
+     "科技园路１２号３棟", "科技园路12号3-502"],
+)
+def test_every_way_of_writing_one_building_gives_one_key(street: str) -> None:
+    address = Address(country="CN", province="广东省", city="深圳市", street=street)
+    assert normalise_building(address) == "cn|广东省|深圳市|科技园路12号3栋"
+
+
+def test_phones_are_normalised_and_short_numbers_ignored() -> None:
+    assert normalise_phone("+86 138-0013-8000") == normalise_phone("008613800138000") == "13800138000"
+    assert normalise_phone("110") is None and normalise_phone(None) is None
+
+
+def test_pseudonyms_are_keyed_stable_and_never_clear() -> None:
+    event = ParcelEvent(
+        event_id="e", parcel_id="p", event_type="declared", event_time_ms=1, courier="SF", channel="express",
+        sender=Party(phone="13800138000", account_id="acct1", address=Address(street="人民路1号2栋")),
+        recipient=Party(phone="+84901234567"), items=(Item("x", 1),), pickup_point="SF-1",
+    )
+    one, other = Pseudonymizer(b"a" * 32), Pseudonymizer(b"b" * 32)
+    refs = one.entities(event)
+    assert {r.entity_type for r, _ in refs} == set(clear_identities(event))
+    assert all("13800138000" not in r.key and len(r.key) == 24 for r, _ in refs)
+    assert [r.key for r, _ in one.entities(event)] == [r.key for r, _ in refs]
+    assert [r.key for r, _ in other.entities(event)] != [r.key for r, _ in refs]
+    assert "a" * 32 not in repr(one)
+    with pytest.raises(ValueError):
+        Pseudonymizer(b"short")
