@@ -25,8 +25,10 @@ def main(src: Path, out: Path) -> None:
     with (src / "olist_products_dataset.csv").open(encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
             try:
-                dims = [float(row[k]) for k in ("product_weight_g", "product_length_cm", "product_width_cm",
-                                                 "product_height_cm")]
+                dims = [
+                    float(row[k])
+                    for k in ("product_weight_g", "product_length_cm", "product_width_cm", "product_height_cm")
+                ]
             except ValueError:
                 continue
             if min(dims) <= 0:

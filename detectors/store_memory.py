@@ -30,8 +30,9 @@ class MemoryWindowStore:
     async def advance(self, reports: Sequence[PartitionReport], partitions: int, lateness_s: int) -> Progress:
         for report in reports:
             if report.max_event_ms is not None:
-                self.maxima[report.partition] = max(self.maxima.get(report.partition, report.max_event_ms),
-                                                    report.max_event_ms)
+                self.maxima[report.partition] = max(
+                    self.maxima.get(report.partition, report.max_event_ms), report.max_event_ms
+                )
             if report.idle:
                 self.idle.add(report.partition)
             else:

@@ -83,8 +83,11 @@ class RedisWindowStore:
     async def advance(self, reports: Sequence[PartitionReport], partitions: int, lateness_s: int) -> Progress:
         args: list[str | int] = [partitions, lateness_s * 1000, self.due_limit]
         for report in reports:
-            args += [report.partition, "" if report.max_event_ms is None else report.max_event_ms,
-                     1 if report.idle else 0]
+            args += [
+                report.partition,
+                "" if report.max_event_ms is None else report.max_event_ms,
+                1 if report.idle else 0,
+            ]
         try:
             raw = await self._clock(keys=self._clock_keys, args=args)
             self.round_trips += 1

@@ -27,7 +27,14 @@ log = logging.getLogger("parcelwatch.worker")
 
 
 def dead_letter_record(
-    reason: str, detail: str, *, stage: str, topic: str, partition: int, offset: int, raw: bytes | None,
+    reason: str,
+    detail: str,
+    *,
+    stage: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    raw: bytes | None,
     record_no: int | None = None,
 ) -> bytes:
     """The dead-letter record: enough to find, read and replay the bad input."""
@@ -78,16 +85,19 @@ def create_app(settings: Settings) -> faust.App:
                     if isinstance(result, Rejected):
                         await send_dead_letter(
                             dead_letter_record(
-                                result.reason, result.detail, stage=f"adapter:{adapter.name}", topic=msg.topic,
-                                partition=msg.partition, offset=msg.offset,
-                                raw=result.raw if result.raw is not None else event.value, record_no=result.record_no,
+                                result.reason,
+                                result.detail,
+                                stage=f"adapter:{adapter.name}",
+                                topic=msg.topic,
+                                partition=msg.partition,
+                                offset=msg.offset,
+                                raw=result.raw if result.raw is not None else event.value,
+                                record_no=result.record_no,
                             )
                         )
                         continue
                     parcel = result.get("parcel_id")
-                    await canonical.send(
-                        key=str(parcel).encode() if parcel else None, value=orjson.dumps(result)
-                    )
+                    await canonical.send(key=str(parcel).encode() if parcel else None, value=orjson.dumps(result))
 
         adapt.__name__ = f"adapt_{adapter.name.replace('-', '_')}"
         return adapt
@@ -102,8 +112,9 @@ def create_app(settings: Settings) -> faust.App:
 
     async def dead_letter(reason: str, detail: str, stage: str, msg: Any, raw: bytes | None) -> None:
         await send_dead_letter(
-            dead_letter_record(reason, detail, stage=stage, topic=msg.topic, partition=msg.partition,
-                               offset=msg.offset, raw=raw)
+            dead_letter_record(
+                reason, detail, stage=stage, topic=msg.topic, partition=msg.partition, offset=msg.offset, raw=raw
+            )
         )
 
     async def send_alert(alert: dict[str, Any]) -> None:

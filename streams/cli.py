@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -137,7 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     replay = sub.add_parser("replay", help="push recorded streams through the real pipeline")
     replay.add_argument("inputs", nargs="+", metavar="INPUT")
-    replay.add_argument("--format", choices=sorted(ADAPTERS), help="default: by file suffix (.csv, .xml, else canonical)")
+    replay.add_argument(
+        "--format", choices=sorted(ADAPTERS), help="default: by file suffix (.csv, .xml, else canonical)"
+    )
     replay.add_argument("--alerts-out", type=Path, help="write the alerts as JSON lines here")
     replay.add_argument("--no-worker", action="store_true", help="only publish; workers run elsewhere")
     replay.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for processing (900)")
@@ -165,9 +168,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_on_sigterm(_signum: int, _frame: object) -> None:
+    # SystemExit unwinds the context managers: self-started servers and worker are stopped, temp dirs removed.
+    raise SystemExit(143)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.func is not cmd_worker:  # the Faust worker handles its own signals
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         return int(args.func(args) or 0)
     except (StreamsError, DetectorError) as exc:

@@ -18,12 +18,12 @@ from typing import Any
 
 import orjson
 
+from detectors.alert_store import RedisAlertStore
 from detectors.errors import InvalidEvent
 from detectors.events import ParcelEvent
 from detectors.pipeline import Detector, process_batch, split_late
 from detectors.store import PartitionReport
 from detectors.store_redis import RedisWindowStore
-from detectors.alert_store import RedisAlertStore
 from detectors.validation import decode, to_event
 from streams.retry import with_retry
 
@@ -85,9 +85,7 @@ class Detection:
             if tp.partition not in self.clock.next_offset and highwater is not None:
                 committed = await self.committed_offset(tp)
             reports.append(self.clock.report(tp.partition, highwater, committed))
-        return await with_retry(
-            "stream clock", lambda: self.window_store.advance(reports, partitions, self.lateness_s)
-        )
+        return await with_retry("stream clock", lambda: self.window_store.advance(reports, partitions, self.lateness_s))
 
     async def handle(self, events: Sequence[Any], consumer: Any, topic: str, partitions: int) -> None:
         async with self.lock:
@@ -135,9 +133,7 @@ class Detection:
     async def _process(self, events: list[ParcelEvent], at: Any) -> None:
         if not events and not at.due:
             return
-        outcome = await with_retry(
-            "window update", lambda: process_batch(events, self.detector, self.window_store, at)
-        )
+        outcome = await with_retry("window update", lambda: process_batch(events, self.detector, self.window_store, at))
         if not outcome.alerts:
             return
         await with_retry("alert store", lambda: self.alert_store.save(outcome.alerts))
@@ -147,6 +143,10 @@ class Detection:
         for alert in outcome.alerts:
             log.info(
                 "alert %s rule=%s severity=%s episode=%s parcels=%d suspect_kg=%.1f",
-                alert["alert_id"], alert["rule"], alert["severity"], alert["episode"],
-                alert["parcel_count"], alert["suspect_mass_kg"],
+                alert["alert_id"],
+                alert["rule"],
+                alert["severity"],
+                alert["episode"],
+                alert["parcel_count"],
+                alert["suspect_mass_kg"],
             )

@@ -75,8 +75,23 @@ def redis_server(workdir: Path | None = None, appendonly: bool = False) -> Itera
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pw-redis-")))
         port = free_port()
         log = workdir / "redis.log"
-        args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(workdir),
-                "--appendonly", "yes" if appendonly else "no", "--logfile", str(log), "--protected-mode", "yes"]
+        args = [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--dir",
+            str(workdir),
+            "--appendonly",
+            "yes" if appendonly else "no",
+            "--logfile",
+            str(log),
+            "--protected-mode",
+            "yes",
+        ]
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)  # noqa: S603
         stack.callback(_stop, proc)
         _wait_for_port(port, proc, "redis-server", log)
@@ -103,8 +118,16 @@ def tansu_broker(workdir: Path | None = None) -> Iterator[RunningServer]:
         port = free_port()
         log = workdir / "tansu.log"
         url = f"tcp://127.0.0.1:{port}"
-        args = [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
-                "--storage-engine", "memory://tansu/"]
+        args = [
+            binary,
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
         with log.open("wb") as out:
             proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
         stack.callback(_stop, proc)

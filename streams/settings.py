@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Only for runs that start their own throw-away servers (demo, replay without servers):
 # their pseudonyms never leave the machine. A worker against real servers needs a real secret.
-DEV_SECRET = "parcelwatch-local-throwaway-secret"
+DEV_SECRET = "parcelwatch-local-throwaway-secret"  # noqa: S105 - by design, see above
 
 
 class Settings(BaseSettings):

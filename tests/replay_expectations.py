@@ -16,9 +16,9 @@ import orjson
 from detectors.entities import Pseudonymizer
 from detectors.errors import InvalidEvent
 from detectors.pipeline import Detector, process_batch, split_late
-from detectors.store import PartitionReport
 from detectors.reference import load_reference
 from detectors.rules import load_rules
+from detectors.store import PartitionReport
 from detectors.store_memory import MemoryWindowStore
 from detectors.validation import parse
 from detectors.windows import WindowConfig
@@ -33,8 +33,18 @@ RULES = Path(__file__).parents[1] / "detectors" / "data" / "rules.toml"
 
 def essence(alert: dict[str, Any]) -> dict[str, Any]:
     """What must match exactly between runs."""
-    keys = ("alert_id", "rule", "entity_type", "entity_key", "episode", "parcel_count", "suspect_mass_kg",
-            "first_event_time", "last_event_time", "severity")
+    keys = (
+        "alert_id",
+        "rule",
+        "entity_type",
+        "entity_key",
+        "episode",
+        "parcel_count",
+        "suspect_mass_kg",
+        "first_event_time",
+        "last_event_time",
+        "severity",
+    )
     return {k: alert[k] for k in keys} | {"parcel_ids": sorted(alert["parcel_ids"])}
 
 

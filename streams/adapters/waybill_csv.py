@@ -15,13 +15,49 @@ from typing import Any
 
 from streams.adapters.common import FieldError, Rejected, china_time, chinese_address, number
 
-REQUIRED = ("运单号", "快递公司", "寄件人", "寄件人电话", "寄件地址", "收件人", "收件人电话", "收件地址",
-            "物品名称", "数量", "重量(kg)", "揽收时间")
-OPTIONAL = ("状态", "业务类型", "单位", "申报重量(kg)", "寄件人账号", "平台", "订单号", "揽收网点", "目的国",
-            "长(cm)", "宽(cm)", "高(cm)", "申报价值", "币种", "海关编码")
-STATUS = {"已下单": "declared", "已揽收": "picked_up", "运输中": "scanned", "已扫描": "scanned", "中转": "scanned",
-          "已出口": "exported", "已出境": "exported", "已签收": "delivered", "已取消": "cancelled",
-          "取消": "cancelled"}
+REQUIRED = (
+    "运单号",
+    "快递公司",
+    "寄件人",
+    "寄件人电话",
+    "寄件地址",
+    "收件人",
+    "收件人电话",
+    "收件地址",
+    "物品名称",
+    "数量",
+    "重量(kg)",
+    "揽收时间",
+)
+OPTIONAL = (
+    "状态",
+    "业务类型",
+    "单位",
+    "申报重量(kg)",
+    "寄件人账号",
+    "平台",
+    "订单号",
+    "揽收网点",
+    "目的国",
+    "长(cm)",
+    "宽(cm)",
+    "高(cm)",
+    "申报价值",
+    "币种",
+    "海关编码",
+)
+STATUS = {
+    "已下单": "declared",
+    "已揽收": "picked_up",
+    "运输中": "scanned",
+    "已扫描": "scanned",
+    "中转": "scanned",
+    "已出口": "exported",
+    "已出境": "exported",
+    "已签收": "delivered",
+    "已取消": "cancelled",
+    "取消": "cancelled",
+}
 CHANNEL = {"快递": "express", "快运": "ltl", "零担": "ltl", "跨境电商": "cross_border_ecommerce", "邮政": "postal"}
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 MAX_ROWS = 10_000

@@ -8,8 +8,14 @@ from detectors.events import Address, Item, ParcelEvent, Party
 
 @pytest.mark.parametrize(
     "street",
-    ["科技园路12号3栋1单元502室", "科技园路12号3幢502", "科技园路12号3号楼2单元", "科技园路12号 3-1-502",
-     "科技园路１２号３棟", "科技园路12号3-502"],
+    [
+        "科技园路12号3栋1单元502室",
+        "科技园路12号3幢502",
+        "科技园路12号3号楼2单元",
+        "科技园路12号 3-1-502",
+        "科技园路１２号３棟",
+        "科技园路12号3-502",
+    ],
 )
 def test_every_way_of_writing_one_building_gives_one_key(street: str) -> None:
     address = Address(country="CN", province="广东省", city="深圳市", street=street)
@@ -23,9 +29,16 @@ def test_phones_are_normalised_and_short_numbers_ignored() -> None:
 
 def test_pseudonyms_are_keyed_stable_and_never_clear() -> None:
     event = ParcelEvent(
-        event_id="e", parcel_id="p", event_type="declared", event_time_ms=1, courier="SF", channel="express",
+        event_id="e",
+        parcel_id="p",
+        event_type="declared",
+        event_time_ms=1,
+        courier="SF",
+        channel="express",
         sender=Party(phone="13800138000", account_id="acct1", address=Address(street="人民路1号2栋")),
-        recipient=Party(phone="+84901234567"), items=(Item("x", 1),), pickup_point="SF-1",
+        recipient=Party(phone="+84901234567"),
+        items=(Item("x", 1),),
+        pickup_point="SF-1",
     )
     one, other = Pseudonymizer(b"a" * 32), Pseudonymizer(b"b" * 32)
     refs = one.entities(event)

@@ -7,8 +7,14 @@ import pytest
 from detectors.errors import ConfigError
 from detectors.rules import load_rules, parse_duration, parse_rules
 
-RULE = {"id": "r1", "description": "d", "entity_type": "recipient", "window": "7d", "threshold_kg": 10,
-        "severity": "high"}
+RULE = {
+    "id": "r1",
+    "description": "d",
+    "entity_type": "recipient",
+    "window": "7d",
+    "threshold_kg": 10,
+    "severity": "high",
+}
 
 
 def test_the_shipped_rules_load() -> None:

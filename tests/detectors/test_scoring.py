@@ -20,14 +20,28 @@ from detectors.scoring import (
 REFERENCE = load_reference()
 
 
-def parcel(description: str, weight: float, quantity: float = 1, unit: str | None = None,
-           dims: tuple[float, float, float] | None = None, measured: float | None = None,
-           hs: str | None = None) -> ParcelEvent:
+def parcel(
+    description: str,
+    weight: float,
+    quantity: float = 1,
+    unit: str | None = None,
+    dims: tuple[float, float, float] | None = None,
+    measured: float | None = None,
+    hs: str | None = None,
+) -> ParcelEvent:
     return ParcelEvent(
-        event_id="e", parcel_id="p", event_type="declared", event_time_ms=1_767_225_600_000, courier="SF",
-        channel="express", sender=Party(), recipient=Party(),
+        event_id="e",
+        parcel_id="p",
+        event_type="declared",
+        event_time_ms=1_767_225_600_000,
+        courier="SF",
+        channel="express",
+        sender=Party(),
+        recipient=Party(),
         items=(Item(description=description, quantity=quantity, unit=unit, hs_code=hs),),
-        declared_weight_kg=weight, measured_weight_kg=measured, dimensions=Dimensions(*dims) if dims else None,
+        declared_weight_kg=weight,
+        measured_weight_kg=measured,
+        dimensions=Dimensions(*dims) if dims else None,
     )
 
 
@@ -36,8 +50,11 @@ def score(event: ParcelEvent, suspended: bool = False):  # type: ignore[no-untyp
 
 
 def test_an_honest_case_of_water_is_clean_in_any_wording() -> None:
-    for text, qty, unit in [("矿泉水 550ml*24瓶", 1, "箱"), ("24 bottles x 550 ml mineral water", 1, None),
-                            ("矿泉水 550ml", 24, "瓶")]:
+    for text, qty, unit in [
+        ("矿泉水 550ml*24瓶", 1, "箱"),
+        ("24 bottles x 550 ml mineral water", 1, None),
+        ("矿泉水 550ml", 24, "瓶"),
+    ]:
         result = score(parcel(text, 24 * 0.569 + 0.4, qty, unit, (40, 27, 22)))
         assert result.suspect_mass_kg == 0 and result.reasons == (), text
 
@@ -79,9 +96,17 @@ def test_a_scale_reading_far_above_the_declaration() -> None:
 
 
 def test_unknown_weight_and_empty_batches() -> None:
-    assert score(parcel("面霜 50ml", 1.0, dims=(1, 1, 1)).__class__(**{
-        **{f: getattr(parcel("x", 1.0), f) for f in ParcelEvent.__dataclass_fields__},
-        "declared_weight_kg": None})).suspect_mass_kg == 0
+    assert (
+        score(
+            parcel("面霜 50ml", 1.0, dims=(1, 1, 1)).__class__(
+                **{
+                    **{f: getattr(parcel("x", 1.0), f) for f in ParcelEvent.__dataclass_fields__},
+                    "declared_weight_kg": None,
+                }
+            )
+        ).suspect_mass_kg
+        == 0
+    )
     assert score_batch([], REFERENCE) == []
 
 

@@ -83,9 +83,7 @@ def test_redis_store_equals_memory_store(
         batches.append((ENTITIES[0], [], 0, True))  # a final flush with every partition idle
         for entity, updates, partition, idle in batches:
             flush = idle and not updates
-            reports = [
-                PartitionReport(p, maxima.get(p), flush or (idle and p != partition)) for p in range(3)
-            ]
+            reports = [PartitionReport(p, maxima.get(p), flush or (idle and p != partition)) for p in range(3)]
             got_at = await redis_store.advance(reports, 3, CONFIG.allowed_lateness_s)
             want_at = await memory.advance(reports, 3, CONFIG.allowed_lateness_s)
             assert got_at == want_at
@@ -97,8 +95,9 @@ def test_redis_store_equals_memory_store(
             await redis_store.acknowledge(got_alerts[:1])
             await memory.acknowledge(want_alerts[:1])
             if updates:
-                maxima[partition] = max([maxima.get(partition, updates[0].event_time_ms)]
-                                        + [u.event_time_ms for u in updates])
+                maxima[partition] = max(
+                    [maxima.get(partition, updates[0].event_time_ms)] + [u.event_time_ms for u in updates]
+                )
         for entity in ENTITIES:
             state = memory.states.get(entity)
             rkey = entity_keys(prefix, entity)[0]

@@ -9,9 +9,16 @@ from detectors.errors import InvalidEvent
 from detectors.validation import parse
 
 GOOD = {
-    "event_id": "e1", "parcel_id": "SF1", "event_type": "declared", "event_time": "2026-11-01T09:30:00+08:00",
-    "courier": "SF", "channel": "express", "sender": {"phone": "13800138000"}, "recipient": {},
-    "items": [{"description": "面霜 50ml", "quantity": 2}], "declared_weight_kg": 1.5,
+    "event_id": "e1",
+    "parcel_id": "SF1",
+    "event_type": "declared",
+    "event_time": "2026-11-01T09:30:00+08:00",
+    "courier": "SF",
+    "channel": "express",
+    "sender": {"phone": "13800138000"},
+    "recipient": {},
+    "items": [{"description": "面霜 50ml", "quantity": 2}],
+    "declared_weight_kg": 1.5,
 }
 
 

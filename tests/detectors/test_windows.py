@@ -36,7 +36,9 @@ def rule(window_h: int = 24, threshold: float = 5.0, min_parcels: int = 2, regro
     return Rule("r1", "test rule", "sender_phone", window_h * 3600, threshold, min_parcels, "high", regrow)
 
 
-def upd(key: str, hour: float, mass: float, rank: int = 1, event_id: str = "e", cancelled: bool = False) -> ParcelUpdate:
+def upd(
+    key: str, hour: float, mass: float, rank: int = 1, event_id: str = "e", cancelled: bool = False
+) -> ParcelUpdate:
     return ParcelUpdate(key, T0 + int(hour * HOUR), mass, mass + 1.0, rank, event_id, cancelled, ("DENSITY_HIGH",))
 
 
@@ -111,9 +113,7 @@ def test_in_order_stream_alerts_at_the_first_crossing_end(points: list[tuple[int
         assert {e.parcel_key for e in alert.evidence} == first[1]
 
 
-def _run_partitioned(
-    partitions: list[list[ParcelUpdate]], order: list[int], rules: list[Rule]
-) -> list[RaisedAlert]:
+def _run_partitioned(partitions: list[list[ParcelUpdate]], order: list[int], rules: list[Rule]) -> list[RaisedAlert]:
     """Deliver partition heads in ``order`` chunk by chunk, as a worker would, then flush as idle."""
     state = EntityState()
     maxima: dict[int, int] = {}
@@ -168,11 +168,18 @@ def test_ends_wait_for_the_horizon_and_late_events_are_refused() -> None:
     """
     r = rule(window_h=24, threshold=6.0, min_parcels=2, regrow=0)
     state = EntityState()
-    _, alerts = apply_entity(state, ENTITY, [upd("a", 0, 3.0), upd("b", 10, 4.0)], [r], BIG,
-                             Progress(check_until=T0 + 5 * HOUR, late_before=T0 - HOUR))
+    _, alerts = apply_entity(
+        state,
+        ENTITY,
+        [upd("a", 0, 3.0), upd("b", 10, 4.0)],
+        [r],
+        BIG,
+        Progress(check_until=T0 + 5 * HOUR, late_before=T0 - HOUR),
+    )
     assert alerts == [] and state.check_from == T0 + 5 * HOUR
-    stats, alerts = apply_entity(state, ENTITY, [upd("c", 5, 9.0)], [r], BIG,
-                                 Progress(check_until=T0 + 12 * HOUR, late_before=T0 + 12 * HOUR))
+    stats, alerts = apply_entity(
+        state, ENTITY, [upd("c", 5, 9.0)], [r], BIG, Progress(check_until=T0 + 12 * HOUR, late_before=T0 + 12 * HOUR)
+    )
     assert stats.counts["late"] == 1 and "c" not in state.records
     assert [a.last_event_ms for a in alerts] == [T0 + 10 * HOUR]
     assert state.check_from == T0 + 12 * HOUR  # b's window still reaches ends up to hour 34

@@ -68,10 +68,16 @@ def test_one_bad_row_does_not_take_its_neighbours_down() -> None:
         (b"<CEB603Message><Inventory>", "bad_xml"),
         (b"<Other/>", "bad_xml"),
         (b"<CEB603Message/>", "bad_xml"),
-        (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]><CEB603Message>&b;'
-         b"</CEB603Message>", "bad_xml"),
-        (b"<CEB603Message><Inventory><InventoryHead><orderNo>1</orderNo></InventoryHead></Inventory>"
-         b"</CEB603Message>", "bad_field"),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]><CEB603Message>&b;'
+            b"</CEB603Message>",
+            "bad_xml",
+        ),
+        (
+            b"<CEB603Message><Inventory><InventoryHead><orderNo>1</orderNo></InventoryHead></Inventory>"
+            b"</CEB603Message>",
+            "bad_field",
+        ),
     ],
 )
 def test_bad_export_lists_are_rejected(raw: bytes, reason: str) -> None:

