@@ -29,6 +29,7 @@ from tqdm import tqdm
 from detectors.alert_store import RedisAlertStore
 from streams.adapters import ADAPTERS, Rejected
 from streams.errors import StreamsError
+from streams.servers import spawn
 from streams.settings import Settings
 from streams.wiring import redis_client
 
@@ -229,22 +230,18 @@ async def read_dead_letters(settings: Settings, start: dict[TopicPartition, int]
     return reasons
 
 
-def start_worker(settings_env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+def start_worker(stack: contextlib.ExitStack, settings_env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """A ``parcelwatch worker`` child, stopped (SIGTERM, then SIGKILL after 30 s) when ``stack`` closes."""
     env = {**os.environ, **settings_env}
     with log_path.open("ab") as log:
-        return subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
+        return spawn(
+            stack,
+            [sys.executable, "-m", "streams.cli", "worker"],
+            stop_timeout_s=30.0,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
-
-
-def stop_worker(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 async def export_alerts(settings: Settings, out: Path) -> int:
@@ -301,8 +298,7 @@ def run_replay(
         if with_worker:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pw-worker-")))
             env = settings_env(settings) | {"PARCELWATCH_DATA_DIR": str(workdir / "data")}
-            worker = start_worker(env, workdir / "worker.log")
-            stack.callback(stop_worker, worker)
+            worker = start_worker(stack, env, workdir / "worker.log")
         asyncio.run(publish(settings, inputs, summary))
         if not with_worker:
             summary.seconds = round(time.monotonic() - started, 3)

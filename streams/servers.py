@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -15,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from streams.errors import ServerStartError
 
@@ -45,14 +47,36 @@ def _tail(log: Path) -> str:
         return "(no log)"
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
     if proc.poll() is None:
         proc.terminate()
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
+def _unblock_stop_signals() -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+
+def spawn(
+    stack: contextlib.ExitStack, args: list[str], stop_timeout_s: float = 10.0, **popen: Any
+) -> subprocess.Popen[bytes]:
+    """Start a child and register its stop on ``stack`` with SIGTERM/SIGINT held off in between,
+    so that a signal can never leave an unregistered child behind."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        # The child must not inherit the blocked mask, or it could not be stopped gracefully.
+        proc = subprocess.Popen(args, preexec_fn=_unblock_stop_signals, **popen)  # noqa: S603
+        stack.callback(stop_process, proc, stop_timeout_s)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    return proc
 
 
 @dataclass(frozen=True)
@@ -92,8 +116,7 @@ def redis_server(workdir: Path | None = None, appendonly: bool = False) -> Itera
             "--protected-mode",
             "yes",
         ]
-        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)  # noqa: S603
-        stack.callback(_stop, proc)
+        proc = spawn(stack, args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         _wait_for_port(port, proc, "redis-server", log)
         yield RunningServer(f"redis://127.0.0.1:{port}/0", port, proc, log)
 
@@ -129,7 +152,6 @@ def tansu_broker(workdir: Path | None = None) -> Iterator[RunningServer]:
             "memory://tansu/",
         ]
         with log.open("wb") as out:
-            proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
-        stack.callback(_stop, proc)
+            proc = spawn(stack, args, stdout=out, stderr=subprocess.STDOUT)
         _wait_for_port(port, proc, "Tansu broker", log)
         yield RunningServer(f"kafka://127.0.0.1:{port}", port, proc, log)

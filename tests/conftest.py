@@ -30,6 +30,17 @@ def tansu_srv() -> Iterator[RunningServer]:
 _runs = itertools.count()
 
 
+def isolated(settings: Settings, suffix: str) -> Settings:
+    """A copy of ``settings`` with its own consumer group, topics and Redis keys."""
+    return settings.model_copy(
+        update={
+            "app_id": f"{settings.app_id}-{suffix}",
+            "redis_prefix": f"{settings.redis_prefix}{suffix}",
+            "topic_prefix": f"{settings.topic_prefix}{suffix}.",
+        }
+    )
+
+
 @pytest.fixture
 def live_settings(tansu_srv: RunningServer, redis_srv: RunningServer, tmp_path: Path) -> Settings:
     """Settings for one test against the shared servers, isolated by unique names."""

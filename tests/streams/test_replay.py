@@ -10,6 +10,7 @@ import pytest
 
 from streams.replay import ReplayInput, run_replay
 from streams.settings import Settings
+from tests.conftest import isolated
 from tests.replay_expectations import DATA, STREAM, essence, read_expected
 
 pytestmark = pytest.mark.integration
@@ -35,13 +36,7 @@ def shuffled_within(lines: list[bytes], seconds: int, seed: int) -> list[bytes]:
 def test_recorded_stream_gives_exactly_the_expected_alerts_twice(live_settings: Settings, tmp_path: Path) -> None:
     expected = read_expected()
     for run in ("first", "second"):
-        settings = live_settings.model_copy(
-            update={
-                "app_id": f"{live_settings.app_id}-{run}",
-                "redis_prefix": f"{live_settings.redis_prefix}{run}",
-                "topic_prefix": f"{live_settings.topic_prefix}{run}.",
-            }
-        )
+        settings = isolated(live_settings, run)
         out = tmp_path / f"{run}.jsonl"
         summary = run_replay(settings, [ReplayInput(STREAM, "canonical")], out, timeout_s=240)
         assert alerts_of(out) == expected
@@ -95,13 +90,7 @@ def test_adapter_formats_replay_like_their_canonical_twins(live_settings: Settin
         tmp_path / "a.jsonl",
         timeout_s=240,
     )
-    twin_settings = live_settings.model_copy(
-        update={
-            "app_id": live_settings.app_id + "-twin",
-            "redis_prefix": live_settings.redis_prefix + "twin",
-            "topic_prefix": live_settings.topic_prefix + "twin.",
-        }
-    )
+    twin_settings = isolated(live_settings, "twin")
     twins = run_replay(
         twin_settings,
         [
