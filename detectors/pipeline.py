@@ -12,7 +12,7 @@ from detectors.events import ParcelEvent
 from detectors.reference import Reference
 from detectors.rules import RuleSet
 from detectors.scoring import ParcelScore, score_batch
-from detectors.store import WindowStore
+from detectors.store import ClockInput, WindowStore
 from detectors.windows import (
     RANK_DECLARED,
     RANK_MEASURED,
@@ -40,11 +40,10 @@ class BatchOutcome:
     scores: list[ParcelScore]
     stats: ApplyStats
     raised: list[RaisedAlert]
+    at: Progress  # the horizon and late bound the store judged with
+    due: tuple[EntityRef, ...]  # pass to the next call
+    late: list[ParcelEvent] = field(default_factory=list)  # refused by the store: dead-letter them
     alerts: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def suspect_parcels(self) -> int:
-        return sum(1 for s in self.scores if s.suspect_mass_kg > 0)
 
 
 def entity_updates(
@@ -70,23 +69,17 @@ def entity_updates(
     return [EntityUpdates(entity, tuple(updates)) for entity, updates in grouped.items()], labels
 
 
-def split_late(events: Sequence[ParcelEvent], at: Progress) -> tuple[list[ParcelEvent], list[ParcelEvent]]:
-    """(on time, late): a late event is dead-lettered, never applied."""
-    on_time = [e for e in events if e.event_time_ms >= at.late_before]
-    late = [e for e in events if e.event_time_ms < at.late_before]
-    return on_time, late
-
-
 async def process_batch(
-    events: Sequence[ParcelEvent], detector: Detector, store: WindowStore, at: Progress
+    events: Sequence[ParcelEvent], detector: Detector, store: WindowStore, clock: ClockInput
 ) -> BatchOutcome:
-    """Score and window one batch of on-time events and judge the due entities.
+    """Score and window one batch and judge the due entities, in one store call.
 
-    The caller stores and publishes ``alerts``, then acknowledges them.
+    The store refuses events older than the late bound it reads atomically; they come back in
+    ``late``. The caller stores and publishes ``alerts``, then acknowledges them.
     """
     scores = score_batch(events, detector.reference, include_suspended=detector.include_suspended)
     groups, labels = entity_updates(events, scores, detector.pseudonymizer)
-    stats, raised = await store.apply(groups, detector.rules, at)
+    result = await store.apply(groups, detector.rules, clock)
     thresholds = {rule.id: rule.threshold_kg for rule in detector.rules.rules}
     alerts = [
         alert_document(
@@ -94,6 +87,14 @@ async def process_batch(
             thresholds.get(alert.rule_id, 0.0),
             labels.get(alert.entity) if detector.clear_labels else None,
         )
-        for alert in raised
+        for alert in result.alerts
     ]
-    return BatchOutcome(scores=scores, stats=stats, raised=raised, alerts=alerts)
+    return BatchOutcome(
+        scores=scores,
+        stats=result.stats,
+        raised=result.alerts,
+        at=result.at,
+        due=result.due,
+        late=[e for e in events if e.event_time_ms < result.at.late_before],
+        alerts=alerts,
+    )

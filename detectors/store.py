@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
+from detectors.entities import EntityRef
 from detectors.rules import RuleSet
 from detectors.windows import ApplyStats, EntityUpdates, Progress, RaisedAlert
 
@@ -15,23 +16,40 @@ class PartitionReport:
     """What one worker knows of one input partition it owns."""
 
     partition: int
-    max_event_ms: int | None  # greatest event time read from it, None if nothing yet
-    idle: bool  # read to its end and quiet for a while
+    max_event_ms: int | None  # greatest event time read from it (this batch included), None if nothing yet
+    idle: bool  # processed to its end and quiet for a while
+
+
+@dataclass(frozen=True, slots=True)
+class ClockInput:
+    """The stream-clock part of a store call."""
+
+    reports: tuple[PartitionReport, ...]
+    partitions: int
+    lateness_s: int
+    due: tuple[EntityRef, ...] = ()  # entities the previous call said were due
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    stats: ApplyStats
+    alerts: list[RaisedAlert]
+    at: Progress  # the horizon and late bound this call judged with
+    due: tuple[EntityRef, ...] = field(default=())  # entities due after this call's reports: pass them next time
 
 
 class WindowStore(Protocol):
-    async def advance(self, reports: Sequence[PartitionReport], partitions: int, lateness_s: int) -> Progress:
-        """Record partition progress; return the horizon, the lateness bound and the due entities."""
-        ...
+    async def apply(self, batch: Sequence[EntityUpdates], rules: RuleSet, clock: ClockInput) -> BatchResult:
+        """One atomic step of the stream, in one round trip:
 
-    async def apply(
-        self, batch: Sequence[EntityUpdates], rules: RuleSet, at: Progress
-    ) -> tuple[ApplyStats, list[RaisedAlert]]:
-        """Apply a batch and judge the due entities, atomically per entity, in one round trip
-        where the backend allows.
+        1. read the group-wide progress as it stood before this call (horizon, late bound);
+        2. apply the batch (late updates are refused) and judge the due entities and the batch's
+           entities up to the horizon;
+        3. merge this worker's partition reports; return the entities now due.
 
-        Returns the counts per update status and every alert that is raised and not yet
-        acknowledged for the entities touched (new ones and ones a crash left unsent).
+        Judging and refusing with the same progress, atomically, is what keeps alerts exact with
+        several workers. The result carries every raised alert not yet acknowledged for the
+        entities touched (new ones and ones a crash left unsent).
         """
         ...
 

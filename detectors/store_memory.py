@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from detectors.entities import EntityRef
 from detectors.rules import RuleSet
-from detectors.store import PartitionReport
+from detectors.store import BatchResult, ClockInput
 from detectors.windows import (
     ApplyStats,
     EntityState,
@@ -27,8 +27,31 @@ class MemoryWindowStore:
         self.maxima: dict[int, int] = {}
         self.idle: set[int] = set()
 
-    async def advance(self, reports: Sequence[PartitionReport], partitions: int, lateness_s: int) -> Progress:
-        for report in reports:
+    def _progress(self, clock: ClockInput) -> Progress:
+        return progress(self.maxima, self.idle, clock.partitions, clock.lateness_s * 1000)
+
+    def _due(self, at: Progress) -> tuple[EntityRef, ...]:
+        # Same order as the Redis due index: by first unjudged end, then member bytes.
+        due = sorted(
+            (state.check_from, f"{entity.entity_type}:{entity.key}".encode(), entity)
+            for entity, state in self.states.items()
+            if state.check_from is not None and state.check_from < at.check_until
+        )
+        return tuple(entity for _, _, entity in due[: self.due_limit])
+
+    async def apply(self, batch: Sequence[EntityUpdates], rules: RuleSet, clock: ClockInput) -> BatchResult:
+        at = self._progress(clock)
+        total = ApplyStats()
+        alerts: list[RaisedAlert] = []
+        in_batch = {group.entity for group in batch}
+        for group in list(batch) + [EntityUpdates(e, ()) for e in clock.due if e not in in_batch]:
+            state = self.states.setdefault(group.entity, EntityState())
+            stats, pending = apply_entity(
+                state, group.entity, group.updates, rules.for_entity(group.entity.entity_type), self.config, at
+            )
+            total.add(stats)
+            alerts.extend(pending)
+        for report in clock.reports:
             if report.max_event_ms is not None:
                 self.maxima[report.partition] = max(
                     self.maxima.get(report.partition, report.max_event_ms), report.max_event_ms
@@ -37,32 +60,8 @@ class MemoryWindowStore:
                 self.idle.add(report.partition)
             else:
                 self.idle.discard(report.partition)
-        at = progress(self.maxima, self.idle, partitions, lateness_s * 1000)
-        due = sorted(
-            (
-                (state.check_from, f"{entity.entity_type}:{entity.key}".encode(), entity)
-                for entity, state in self.states.items()
-                if state.check_from is not None and state.check_from < at.check_until
-            ),
-            key=lambda item: (item[0], item[1]),
-        )
-        return Progress(at.check_until, at.late_before, tuple(e for _, _, e in due[: self.due_limit]))
-
-    async def apply(
-        self, batch: Sequence[EntityUpdates], rules: RuleSet, at: Progress
-    ) -> tuple[ApplyStats, list[RaisedAlert]]:
-        total = ApplyStats()
-        alerts: list[RaisedAlert] = []
-        in_batch = {group.entity for group in batch}
-        groups = list(batch) + [EntityUpdates(e, ()) for e in at.due if e not in in_batch]
-        for group in groups:
-            state = self.states.setdefault(group.entity, EntityState())
-            stats, pending = apply_entity(
-                state, group.entity, group.updates, rules.for_entity(group.entity.entity_type), self.config, at
-            )
-            total.add(stats)
-            alerts.extend(pending)
-        return total, sorted(alerts, key=lambda a: (a.last_event_ms, a.alert_id))
+        alerts.sort(key=lambda a: (a.last_event_ms, a.alert_id))
+        return BatchResult(total, alerts, at, self._due(self._progress(clock)))
 
     async def acknowledge(self, alerts: Sequence[RaisedAlert]) -> None:
         for alert in alerts:

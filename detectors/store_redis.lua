@@ -2,22 +2,49 @@
 -- rules and raise alerts, atomically. The same steps as detectors/windows.py (apply_entity);
 -- the contract tests hold the two equal.
 --
--- KEYS, three per entity i (all with the entity's hash tag), then the due index last:
+-- KEYS, three per entity i (all with the entity's hash tag), then the stream clock's three keys:
 --   KEYS[3i-2] records  HASH  parcel key -> "anchor|mass|weight|rank|version_ms|cancelled|reasons|version_id"
 --   KEYS[3i-1] anchors  ZSET  parcel key scored by anchor (event time, ms)
 --   KEYS[3i]   meta     HASH  wm (watermark), ep:<rule> episode, em:<rule> mass at last alert,
 --                             pa:<alert id> pending alert JSON, npa number of pending alerts,
 --                             cf/ct first window end not yet judged / end of the ends any change reached
---   KEYS[#KEYS] due     ZSET  "<entity type>:<key>" scored by cf: entities with ends to judge
--- ARGV[1]: JSON {cfg = {retention_ms, max_parcels, max_evidence, ttl_ms, check_until, late_before},
+--   KEYS[#KEYS-2] maxima HASH partition -> greatest event time read from it (ms), only ever raised
+--   KEYS[#KEYS-1] idle   HASH partition -> '1' idle, '0' active
+--   KEYS[#KEYS]   due    ZSET "<entity type>:<key>" scored by cf: entities with ends to judge
+-- ARGV[1]: JSON {cfg = {retention_ms, max_parcels, max_evidence, ttl_ms, partitions, lateness_ms, due_limit},
 --               rules = {entity_type = {{id, width_ms, threshold, min_parcels, factor, severity, window_s}}},
---               entities = {{et, key, u = {{parcel, time_ms, mass, weight, rank, event_id, cancelled(0/1), reasons}}}}}
--- Returns JSON {stats = {status = count}, alerts = {pending alert JSON strings}}.
+--               entities = {{et, key, u = {{parcel, time_ms, mass, weight, rank, event_id, cancelled(0/1), reasons}}}},
+--               reports = {{partition, max_ms or '', idle 0/1}}}
+-- The progress judged with is read before this call's reports are merged (detectors/windows.py: progress).
+-- Returns JSON {stats = {status = count}, alerts = {pending alert JSON strings},
+--               at = {check_until, late_before} as exact decimal strings, due = {members due now}}.
 
 local req = cjson.decode(ARGV[1])
 local cfg = req.cfg
-local retention, check_until, late_before = cfg.retention_ms, cfg.check_until, cfg.late_before
-local due_key = KEYS[#KEYS]
+local retention = cfg.retention_ms
+local max_key, idle_key, due_key = KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS]
+local far = 2 ^ 62
+local function stream_progress()
+  local low, active, blocked, known = nil, false, false, nil
+  for p = 0, cfg.partitions - 1 do
+    local raw = redis.call('HGET', max_key, tostring(p))
+    local t = raw and tonumber(raw) or nil
+    if t ~= nil and (known == nil or t > known) then known = t end
+    if redis.call('HGET', idle_key, tostring(p)) ~= '1' then
+      active = true
+      if t == nil then
+        blocked = true
+      elseif low == nil or t < low then
+        low = t
+      end
+    end
+  end
+  if not active then return far, (known and (known - cfg.lateness_ms) or -far) end
+  if blocked then return -far, -far end
+  return low - cfg.lateness_ms, low - cfg.lateness_ms
+end
+
+local check_until, late_before = stream_progress()
 local max_parcels, max_evidence, ttl = cfg.max_parcels, cfg.max_evidence, cfg.ttl_ms
 
 local function fmt(x) return string.format('%.17g', x) end
@@ -256,4 +283,15 @@ for i, ent in ipairs(req.entities) do
   end
 end
 
-return cjson.encode({stats = stats, alerts = pending})
+for _, report in ipairs(req.reports) do
+  local p, t, idle = tostring(report[1]), report[2], tostring(report[3])
+  if t ~= '' then
+    local cur = redis.call('HGET', max_key, p)
+    if (not cur) or tonumber(t) > tonumber(cur) then redis.call('HSET', max_key, p, t) end
+  end
+  redis.call('HSET', idle_key, p, idle)
+end
+local next_until = stream_progress()
+local due = redis.call('ZRANGEBYSCORE', due_key, '-inf', '(' .. fmt(next_until), 'LIMIT', 0, cfg.due_limit)
+
+return cjson.encode({stats = stats, alerts = pending, at = {fmt(check_until), fmt(late_before)}, due = due})

@@ -1,10 +1,10 @@
 """Window store on Redis 7 (core commands only): one Lua call per batch, atomic per entity.
 
-Keys of one entity share the hash tag ``{<entity type>:<pseudonym>}``. A batch costs two
-round trips: the stream clock (partition progress in, horizon and due entities out) and one
-EVALSHA that applies every update and judges every due entity. The apply script also touches
-the global due index, so it needs a single Redis (or one cluster slot); Redis Cluster support
-is future work.
+Keys of one entity share the hash tag ``{<entity type>:<pseudonym>}``. A batch costs one round
+trip: one EVALSHA reads the stream clock, applies every update, judges every due entity, merges
+the partition reports and returns the entities now due. Acknowledging alerts adds one when there
+are alerts. The script also touches the clock and the global due index, so it needs a single
+Redis; Redis Cluster support is future work (it would need the script split per slot).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import redis.exceptions
 from detectors.entities import EntityRef
 from detectors.errors import StoreError
 from detectors.rules import RuleSet
-from detectors.store import PartitionReport
+from detectors.store import BatchResult, ClockInput
 from detectors.windows import (
     ApplyStats,
     EntityUpdates,
@@ -31,7 +31,6 @@ from detectors.windows import (
 )
 
 _APPLY_LUA = resources.files("detectors").joinpath("store_redis.lua").read_text(encoding="utf-8")
-_CLOCK_LUA = resources.files("detectors").joinpath("store_clock.lua").read_text(encoding="utf-8")
 _ACK_LUA = """
 for i = 1, #ARGV do
   if redis.call('HDEL', KEYS[1], 'pa:' .. ARGV[i]) == 1 then redis.call('HINCRBY', KEYS[1], 'npa', -1) end
@@ -75,30 +74,11 @@ class RedisWindowStore:
         self._prefix = prefix
         self._apply = client.register_script(_APPLY_LUA)
         self._ack = client.register_script(_ACK_LUA)
-        self._clock = client.register_script(_CLOCK_LUA)
         self._clock_keys = [f"{prefix}:clock:max", f"{prefix}:clock:idle", f"{prefix}:due"]
         self.due_limit = 1000
         self.round_trips = 0
 
-    async def advance(self, reports: Sequence[PartitionReport], partitions: int, lateness_s: int) -> Progress:
-        args: list[str | int] = [partitions, lateness_s * 1000, self.due_limit]
-        for report in reports:
-            args += [
-                report.partition,
-                "" if report.max_event_ms is None else report.max_event_ms,
-                1 if report.idle else 0,
-            ]
-        try:
-            raw = await self._clock(keys=self._clock_keys, args=args)
-            self.round_trips += 1
-        except redis.exceptions.RedisError as exc:
-            raise StoreError(f"stream clock update failed: {exc}") from exc
-        check_until, late_before, due = orjson.loads(raw)
-        members = due if isinstance(due, list) else []
-        entities = tuple(EntityRef(*m.split(":", 1)) for m in members)
-        return Progress(int(float(check_until)), int(float(late_before)), entities)
-
-    def _request(self, groups: Sequence[EntityUpdates], rules: RuleSet, at: Progress) -> tuple[list[str], bytes]:
+    def _request(self, groups: Sequence[EntityUpdates], rules: RuleSet, clock: ClockInput) -> tuple[list[str], bytes]:
         keys: list[str] = []
         entities: list[dict[str, Any]] = []
         kinds: set[str] = set()
@@ -131,8 +111,9 @@ class RedisWindowStore:
                 "max_parcels": cfg.max_parcels_per_entity,
                 "max_evidence": cfg.max_evidence,
                 "ttl_ms": cfg.idle_ttl_s * 1000,
-                "check_until": at.check_until,
-                "late_before": at.late_before,
+                "partitions": clock.partitions,
+                "lateness_ms": clock.lateness_s * 1000,
+                "due_limit": self.due_limit,
             },
             "rules": {
                 kind: [
@@ -142,34 +123,37 @@ class RedisWindowStore:
                 for kind in sorted(kinds)
             },
             "entities": entities,
+            "reports": [
+                [r.partition, "" if r.max_event_ms is None else str(r.max_event_ms), 1 if r.idle else 0]
+                for r in clock.reports
+            ],
         }
-        keys.append(self._clock_keys[2])
+        keys.extend(self._clock_keys)
         return keys, orjson.dumps(payload)
 
-    async def apply(
-        self, batch: Sequence[EntityUpdates], rules: RuleSet, at: Progress
-    ) -> tuple[ApplyStats, list[RaisedAlert]]:
-        stats = ApplyStats()
+    async def apply(self, batch: Sequence[EntityUpdates], rules: RuleSet, clock: ClockInput) -> BatchResult:
         in_batch = {group.entity for group in batch}
-        batch = list(batch) + [EntityUpdates(e, ()) for e in at.due if e not in in_batch]
-        if not batch:
-            return stats, []
+        groups = list(batch) + [EntityUpdates(e, ()) for e in clock.due if e not in in_batch]
         try:
-            keys, args = self._request(batch, rules, at)
-            replies = [await self._apply(keys=keys, args=[args])]
+            keys, args = self._request(groups, rules, clock)
+            reply = await self._apply(keys=keys, args=[args])
             self.round_trips += 1
         except redis.exceptions.RedisError as exc:
             raise StoreError(f"window store update failed: {exc}") from exc
-        alerts: dict[str, RaisedAlert] = {}
-        for reply in replies:
-            decoded = orjson.loads(reply)
-            for key, value in decoded["stats"].items():
-                stats.counts[key] += int(value)
-            pending = decoded["alerts"]
-            for raw in pending if isinstance(pending, list) else []:
-                alert = alert_from_json(raw)
-                alerts[alert.alert_id] = alert
-        return stats, sorted(alerts.values(), key=lambda a: (a.last_event_ms, a.alert_id))
+        decoded = orjson.loads(reply)
+        stats = ApplyStats()
+        for key, value in decoded["stats"].items():
+            stats.counts[key] += int(value)
+        pending = decoded["alerts"]
+        alerts = {a.alert_id: a for a in map(alert_from_json, pending if isinstance(pending, list) else [])}
+        check_until, late_before = (int(float(v)) for v in decoded["at"])
+        due = decoded["due"]
+        return BatchResult(
+            stats,
+            sorted(alerts.values(), key=lambda a: (a.last_event_ms, a.alert_id)),
+            Progress(check_until, late_before),
+            tuple(EntityRef(*m.split(":", 1)) for m in (due if isinstance(due, list) else [])),
+        )
 
     async def acknowledge(self, alerts: Sequence[RaisedAlert]) -> None:
         if not alerts:

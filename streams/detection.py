@@ -1,10 +1,11 @@
 """The detector stage of the worker: batches in, windows and alerts out, driven by the stream clock.
 
 The clock is this worker's view of its partitions: greatest event time read from each, and
-whether each is idle (read to its end and quiet for ``idle_after_s``). Every batch first
-reports that view (one round trip: the horizon and the due entities come back), then applies
-its on-time events and judges the due entities (one round trip). A timer does the same with
-no events, so that a quiet or finished stream still gets its last windows judged.
+whether each is idle (processed to its end and quiet for ``idle_after_s``). Every batch is one
+store call: it carries the batch, this view and the entities the previous call said were due;
+the store judges with the group-wide progress as it stood before the call, refuses late events
+(they are dead-lettered here) and returns the entities due next. A timer makes the same call
+with no events, so that a quiet or finished stream still gets its last windows judged.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from typing import Any
 import orjson
 
 from detectors.alert_store import RedisAlertStore
+from detectors.entities import EntityRef
 from detectors.errors import InvalidEvent
 from detectors.events import ParcelEvent
-from detectors.pipeline import Detector, process_batch, split_late
-from detectors.store import PartitionReport
+from detectors.pipeline import Detector, process_batch
+from detectors.store import ClockInput, PartitionReport
 from detectors.store_redis import RedisWindowStore
 from detectors.validation import decode, to_event
 from streams.retry import with_retry
@@ -72,7 +74,9 @@ class Detection:
     committed_offset: Callable[[Any], Awaitable[int | None]]
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    async def _advance(self, consumer: Any, topic: str, partitions: int) -> Any:
+    due: tuple[EntityRef, ...] = ()
+
+    async def _clock(self, consumer: Any, topic: str, partitions: int) -> ClockInput:
         reports = []
         for tp in sorted(consumer.assignment()):
             if tp.topic != topic:
@@ -85,11 +89,10 @@ class Detection:
             if tp.partition not in self.clock.next_offset and highwater is not None:
                 committed = await self.committed_offset(tp)
             reports.append(self.clock.report(tp.partition, highwater, committed))
-        return await with_retry("stream clock", lambda: self.window_store.advance(reports, partitions, self.lateness_s))
+        return ClockInput(tuple(reports), partitions, self.lateness_s, self.due)
 
     async def handle(self, events: Sequence[Any], consumer: Any, topic: str, partitions: int) -> None:
         async with self.lock:
-            at = await self._advance(consumer, topic, partitions)
             valid: list[ParcelEvent] = []
             where: dict[int, Any] = {}
             for event in events:
@@ -106,47 +109,48 @@ class Detection:
                 self.clock.observe(msg.partition, msg.offset, parsed.event_time_ms)
                 where[id(parsed)] = msg
                 valid.append(parsed)
-            on_time, late = split_late(valid, at)
+            clock = await self._clock(consumer, topic, partitions)
+            late = await self._process(valid, clock)
             for parsed in late:
-                msg = where[id(parsed)]
                 await self.send_dead_letter(
                     "late",
-                    f"event time {parsed.event_time_ms} ms is before the lateness bound {at.late_before} ms",
+                    f"event time {parsed.event_time_ms} ms is before the lateness bound of the stream",
                     "window",
-                    msg,
+                    where[id(parsed)],
                     orjson.dumps({"parcel_id": parsed.parcel_id, "event_id": parsed.event_id}),
                 )
-            await self._process(on_time, at)
 
     async def tick(self, consumer: Any, topic: str, partitions: int, max_rounds: int = 20) -> None:
-        """Advance the clock with no events: judge what became final while the stream was quiet.
+        """Report progress with no events: judge what became final while the stream was quiet.
 
-        Up to ``max_rounds`` calls of ``due_limit`` entities each, then the lock goes back to the agent.
+        Up to ``max_rounds`` calls (each judging up to the store's due limit), then the lock goes
+        back to the agent.
         """
         for _ in range(max_rounds):
             async with self.lock:
-                at = await self._advance(consumer, topic, partitions)
-                if not at.due:
+                await self._process([], await self._clock(consumer, topic, partitions))
+                if not self.due:
                     return
-                await self._process([], at)
 
-    async def _process(self, events: list[ParcelEvent], at: Any) -> None:
-        if not events and not at.due:
-            return
-        outcome = await with_retry("window update", lambda: process_batch(events, self.detector, self.window_store, at))
-        if not outcome.alerts:
-            return
-        await with_retry("alert store", lambda: self.alert_store.save(outcome.alerts))
-        for alert in outcome.alerts:
-            await self.send_alert(alert)
-        await with_retry("alert acknowledgement", lambda: self.window_store.acknowledge(outcome.raised))
-        for alert in outcome.alerts:
-            log.info(
-                "alert %s rule=%s severity=%s episode=%s parcels=%d suspect_kg=%.1f",
-                alert["alert_id"],
-                alert["rule"],
-                alert["severity"],
-                alert["episode"],
-                alert["parcel_count"],
-                alert["suspect_mass_kg"],
-            )
+    async def _process(self, events: list[ParcelEvent], clock: ClockInput) -> list[ParcelEvent]:
+        """One store call; returns the events it refused as late."""
+        outcome = await with_retry(
+            "window update", lambda: process_batch(events, self.detector, self.window_store, clock)
+        )
+        self.due = outcome.due
+        if outcome.alerts:
+            await with_retry("alert store", lambda: self.alert_store.save(outcome.alerts))
+            for alert in outcome.alerts:
+                await self.send_alert(alert)
+            await with_retry("alert acknowledgement", lambda: self.window_store.acknowledge(outcome.raised))
+            for alert in outcome.alerts:
+                log.info(
+                    "alert %s rule=%s severity=%s episode=%s parcels=%d suspect_kg=%.1f",
+                    alert["alert_id"],
+                    alert["rule"],
+                    alert["severity"],
+                    alert["episode"],
+                    alert["parcel_count"],
+                    alert["suspect_mass_kg"],
+                )
+        return outcome.late

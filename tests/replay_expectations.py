@@ -13,12 +13,12 @@ from typing import Any
 
 import orjson
 
-from detectors.entities import Pseudonymizer
+from detectors.entities import EntityRef, Pseudonymizer
 from detectors.errors import InvalidEvent
-from detectors.pipeline import Detector, process_batch, split_late
+from detectors.pipeline import Detector, process_batch
 from detectors.reference import load_reference
 from detectors.rules import load_rules
-from detectors.store import PartitionReport
+from detectors.store import ClockInput, PartitionReport
 from detectors.store_memory import MemoryWindowStore
 from detectors.validation import parse
 from detectors.windows import WindowConfig
@@ -61,21 +61,22 @@ def memory_store_alerts(lines: list[bytes], batch: int = 500) -> list[dict[str, 
     lateness_s = store.config.allowed_lateness_s
 
     async def run() -> dict[str, dict[str, Any]]:
-        """One partition read in file order, then a flush with the partition idle."""
+        """One partition read in file order, then flushes with the partition idle until nothing is due."""
         alerts: dict[str, dict[str, Any]] = {}
         seen_max: int | None = None
-        chunks = [events[start : start + batch] for start in range(0, len(events), batch)] + [[]]
-        for chunk in chunks:
-            while True:  # the flush (empty chunk) runs until nothing is due, as the worker's ticks do
-                at = await store.advance([PartitionReport(0, seen_max, idle=not chunk)], 1, lateness_s)
-                on_time, _late = split_late(chunk, at)
-                outcome = await process_batch(on_time, detector, store, at)
+        due: tuple[EntityRef, ...] = ()
+        chunks = [events[start : start + batch] for start in range(0, len(events), batch)]
+        for chunk in [*chunks, []]:
+            while True:
+                seen_max = max([e.event_time_ms for e in chunk] + ([seen_max] if seen_max is not None else []))
+                clock = ClockInput((PartitionReport(0, seen_max, idle=not chunk),), 1, lateness_s, due)
+                outcome = await process_batch(chunk, detector, store, clock)
+                due = outcome.due
                 for alert in outcome.alerts:
                     alerts.setdefault(alert["alert_id"], alert)
                 await store.acknowledge(outcome.raised)
-                if chunk or not at.due:
+                if chunk or not due:
                     break
-            seen_max = max([e.event_time_ms for e in chunk] + ([seen_max] if seen_max is not None else []))
         return alerts
 
     return sorted((essence(a) for a in asyncio.run(run()).values()), key=lambda a: a["alert_id"])

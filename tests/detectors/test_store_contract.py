@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 
 from detectors.entities import EntityRef
 from detectors.rules import Rule, RuleSet
-from detectors.store import PartitionReport
+from detectors.store import ClockInput, PartitionReport
 from detectors.store_memory import MemoryWindowStore
 from detectors.store_redis import RedisWindowStore, entity_keys
-from detectors.windows import EntityUpdates, ParcelUpdate, Progress, Record, WindowConfig
+from detectors.windows import EntityUpdates, ParcelUpdate, Record, WindowConfig
 from streams.servers import RunningServer
 from tests.detectors.strategies import parcel_updates
 
@@ -80,24 +80,28 @@ def test_redis_store_equals_memory_store(
         redis_store = RedisWindowStore(client, CONFIG, prefix=prefix)
         memory = MemoryWindowStore(CONFIG)
         maxima: dict[int, int] = {}
+        due_redis: tuple[EntityRef, ...] = ()
+        due_memory: tuple[EntityRef, ...] = ()
         batches.append((ENTITIES[0], [], 0, True))  # a final flush with every partition idle
         for entity, updates, partition, idle in batches:
-            flush = idle and not updates
-            reports = [PartitionReport(p, maxima.get(p), flush or (idle and p != partition)) for p in range(3)]
-            got_at = await redis_store.advance(reports, 3, CONFIG.allowed_lateness_s)
-            want_at = await memory.advance(reports, 3, CONFIG.allowed_lateness_s)
-            assert got_at == want_at
-            batch = [EntityUpdates(entity, tuple(updates))] if updates else []
-            got_stats, got_alerts = await redis_store.apply(batch, RULES, got_at)
-            want_stats, want_alerts = await memory.apply(batch, RULES, want_at)
-            assert got_stats.counts == want_stats.counts
-            assert got_alerts == want_alerts
-            await redis_store.acknowledge(got_alerts[:1])
-            await memory.acknowledge(want_alerts[:1])
             if updates:
                 maxima[partition] = max(
                     [maxima.get(partition, updates[0].event_time_ms)] + [u.event_time_ms for u in updates]
                 )
+            flush = idle and not updates
+            reports = tuple(PartitionReport(p, maxima.get(p), flush or (idle and p != partition)) for p in range(3))
+            batch = [EntityUpdates(entity, tuple(updates))] if updates else []
+            got = await redis_store.apply(batch, RULES, ClockInput(reports, 3, CONFIG.allowed_lateness_s, due_redis))
+            want = await memory.apply(batch, RULES, ClockInput(reports, 3, CONFIG.allowed_lateness_s, due_memory))
+            assert (got.at, got.due, got.stats.counts, got.alerts) == (
+                want.at,
+                want.due,
+                want.stats.counts,
+                want.alerts,
+            )
+            due_redis, due_memory = got.due, want.due
+            await redis_store.acknowledge(got.alerts[:1])
+            await memory.acknowledge(want.alerts[:1])
         for entity in ENTITIES:
             state = memory.states.get(entity)
             rkey = entity_keys(prefix, entity)[0]
@@ -115,14 +119,15 @@ def test_one_round_trip_per_batch_and_pending_alerts_survive_until_acknowledged(
         store = RedisWindowStore(client, CONFIG, prefix=next(_prefixes))
         ups = tuple(ParcelUpdate(f"p{i}", 1_767_225_600_000 + i, 3.0, 4.0, 1, "e") for i in range(3))
         batch = [EntityUpdates(e, ups) for e in ENTITIES]
-        now = Progress()
-        _, alerts = await store.apply(batch, RULES, now)
-        assert store.round_trips == 1
+        now = ClockInput((PartitionReport(0, None, idle=True),), 1, 0)
+        await store.apply([], RULES, now)  # the clock now says: every partition idle, judge at once
+        alerts = (await store.apply(batch, RULES, now)).alerts
+        assert store.round_trips == 2  # one per call, whatever the batch holds
         assert {a.rule_id for a in alerts} == {"phone_day", "phone_long", "rcpt"}
-        _, again = await store.apply(batch, RULES, now)  # a crash before acknowledging: alerts come back
+        again = (await store.apply(batch, RULES, now)).alerts  # a crash before acknowledging: alerts come back
         assert again == alerts
         await store.acknowledge(alerts)
-        _, after = await store.apply(batch, RULES, now)
+        after = (await store.apply(batch, RULES, now)).alerts
         assert after == []
         await client.aclose()
 
