@@ -20,6 +20,7 @@ from aiokafka.errors import KafkaError
 from detectors.rules import parse_duration
 from streams.adapters import ADAPTERS, Adapter, Rejected
 from streams.detection import Detection, StreamClock
+from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.wiring import build_detector, build_stores, redis_client
 
@@ -52,7 +53,7 @@ def dead_letter_record(
     )
 
 
-def create_app(settings: Settings) -> faust.App:
+def create_app(settings: Settings, metrics: Metrics) -> faust.App:
     detector = build_detector(settings)
     app = faust.App(
         settings.app_id,
@@ -74,26 +75,32 @@ def create_app(settings: Settings) -> faust.App:
     deadletter = app.topic(settings.topic("deadletter"), key_serializer="raw", value_serializer="raw")
     alerts_topic = app.topic(settings.topic("alerts"), key_serializer="raw", value_serializer="raw")
 
-    async def send_dead_letter(record: bytes) -> None:
+    async def dead_letter(
+        reason: str, detail: str, stage: str, msg: Any, raw: bytes | None, record_no: int | None = None
+    ) -> None:
+        metrics.dead_letters.labels(stage=stage, reason=reason).inc()
+        record = dead_letter_record(
+            reason,
+            detail,
+            stage=stage,
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            raw=raw,
+            record_no=record_no,
+        )
         await deadletter.send(value=record)
 
     def adapter_agent(adapter: Adapter) -> Callable[[Any], Awaitable[None]]:
         async def adapt(stream: Any) -> None:
             async for event in stream.events():
                 msg = event.message
+                metrics.events_consumed.labels(source=adapter.name).inc()
                 for result in adapter.parse(event.value):
                     if isinstance(result, Rejected):
-                        await send_dead_letter(
-                            dead_letter_record(
-                                result.reason,
-                                result.detail,
-                                stage=f"adapter:{adapter.name}",
-                                topic=msg.topic,
-                                partition=msg.partition,
-                                offset=msg.offset,
-                                raw=result.raw if result.raw is not None else event.value,
-                                record_no=result.record_no,
-                            )
+                        raw = result.raw if result.raw is not None else event.value
+                        await dead_letter(
+                            result.reason, result.detail, f"adapter:{adapter.name}", msg, raw, result.record_no
                         )
                         continue
                     parcel = result.get("parcel_id")
@@ -109,13 +116,6 @@ def create_app(settings: Settings) -> faust.App:
 
     client = redis_client(settings)
     window_store, alert_store = build_stores(settings, detector, client)
-
-    async def dead_letter(reason: str, detail: str, stage: str, msg: Any, raw: bytes | None) -> None:
-        await send_dead_letter(
-            dead_letter_record(
-                reason, detail, stage=stage, topic=msg.topic, partition=msg.partition, offset=msg.offset, raw=raw
-            )
-        )
 
     async def send_alert(alert: dict[str, Any]) -> None:
         delivered = await alerts_topic.send(key=alert["alert_id"].encode(), value=orjson.dumps(alert))
@@ -146,6 +146,7 @@ def create_app(settings: Settings) -> faust.App:
         send_dead_letter=dead_letter,
         send_alert=send_alert,
         committed_offset=committed_offset,
+        metrics=metrics,
     )
 
     def partitions() -> int:

@@ -31,9 +31,20 @@ def _settings() -> Settings:
 
 def cmd_worker(_args: argparse.Namespace) -> int:
     settings = _settings()
-    from streams.app import create_app
+    from prometheus_client import CollectorRegistry
 
-    app = create_app(settings)
+    from streams.app import create_app
+    from streams.metrics import Metrics, serve
+
+    metrics = Metrics(CollectorRegistry())
+    app = create_app(settings, metrics)
+    try:
+        serve(metrics, settings.metrics_address, settings.metrics_port)
+    except OSError as exc:
+        raise StreamsError(
+            f"cannot serve /metrics on {settings.metrics_address}:{settings.metrics_port} ({exc.strerror}); "
+            "set PARCELWATCH_METRICS_PORT to a free port, or 0 to turn metrics off"
+        ) from None
     sys.argv = ["parcelwatch", "worker", "--loglevel", settings.log_level]
     app.main()
 
@@ -48,6 +59,8 @@ def _servers(settings: Settings, own: bool) -> Iterator[Settings]:
 
     with tansu_broker() as broker, redis_server() as redis:
         update: dict[str, object] = {"broker_url": broker.url, "redis_url": redis.url}
+        if "PARCELWATCH_METRICS_PORT" not in os.environ:
+            update["metrics_port"] = 0  # a throw-away worker serves no metrics unless asked to
         if settings.pseudonym_secret is None:
             update["pseudonym_secret"] = SecretStr(DEV_SECRET)
         yield settings.model_copy(update=update)

@@ -27,6 +27,7 @@ from detectors.pipeline import Detector, process_batch
 from detectors.store import ClockInput, PartitionReport
 from detectors.store_redis import RedisWindowStore
 from detectors.validation import decode, to_event
+from streams.metrics import Metrics
 from streams.retry import with_retry
 
 log = logging.getLogger("parcelwatch.detect")
@@ -72,6 +73,7 @@ class Detection:
     send_dead_letter: Callable[..., Awaitable[None]]
     send_alert: Callable[[dict[str, Any]], Awaitable[None]]
     committed_offset: Callable[[Any], Awaitable[int | None]]
+    metrics: Metrics
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     due: tuple[EntityRef, ...] = ()
@@ -95,6 +97,7 @@ class Detection:
         async with self.lock:
             valid: list[ParcelEvent] = []
             where: dict[int, Any] = {}
+            self.metrics.events_consumed.labels(source="canonical").inc(len(events))
             for event in events:
                 msg = event.message
                 try:
@@ -138,6 +141,16 @@ class Detection:
             "window update", lambda: process_batch(events, self.detector, self.window_store, clock)
         )
         self.due = outcome.due
+        m = self.metrics
+        m.redis_round_trips.inc()
+        m.batch_size.observe(len(events))
+        m.parcels_scored.inc(len(events))
+        for score in outcome.scores:
+            for code in score.reasons if score.suspect_mass_kg > 0 else ():
+                m.suspect_parcels.labels(reason=code).inc()
+        m.window_stats(outcome.stats)
+        for alert in outcome.alerts:
+            m.alerts.labels(rule=alert["rule"], severity=alert["severity"]).inc()
         if outcome.alerts:
             await with_retry("alert store", lambda: self.alert_store.save(outcome.alerts))
             for alert in outcome.alerts:

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     max_parcels_per_entity: int = Field(2000, ge=10, description="records kept per entity")
     include_suspended: bool = Field(False, description="also match suspended control lists (No. 57/2025)")
     clear_labels: bool = Field(False, description="put clear identifiers in alerts (entity_label)")
+    metrics_address: str = Field("127.0.0.1", description="address the worker's /metrics binds to")
+    metrics_port: int = Field(9464, ge=0, le=65535, description="port of the worker's /metrics (0: off)")
     data_dir: Path = Field(Path(".parcelwatch"), description="Faust's local state directory")
     log_level: str = Field("info", description="crit, error, warn, info or debug")
 

@@ -55,4 +55,5 @@ def live_settings(tansu_srv: RunningServer, redis_srv: RunningServer, tmp_path: 
         partitions=4,
         data_dir=tmp_path / "faust",
         idle_after_s=2.0,
+        metrics_port=0,
     )

@@ -1,0 +1,54 @@
+"""A running worker's /metrics counts dead letters by reason, scored parcels and alerts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from streams.replay import ReplayInput, run_replay, settings_env, wait_until_processed
+from streams.servers import free_port, spawn
+from streams.settings import Settings
+from tests.replay_expectations import STREAM, read_expected
+
+pytestmark = pytest.mark.integration
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:  # noqa: S310
+        text = response.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_worker_metrics_count_what_the_replay_did(live_settings: Settings, tmp_path: Path) -> None:
+    port = free_port()
+    settings = live_settings.model_copy(update={"metrics_port": port})
+    with contextlib.ExitStack() as stack:
+        with (tmp_path / "worker.log").open("wb") as log:
+            worker = spawn(stack, [sys.executable, "-m", "streams.cli", "worker"], stop_timeout_s=30,
+                           env=settings_env(settings), stdout=log, stderr=subprocess.STDOUT)
+        summary = run_replay(settings, [ReplayInput(STREAM, "canonical")], None, with_worker=False)
+        asyncio.run(wait_until_processed(settings, 240, worker))
+        time.sleep(1.0)
+        values = scrape(port)
+    assert summary.messages_published == 907
+    dead = {dict(labels)["reason"]: v for (name, labels), v in values.items()
+            if name == "parcelwatch_dead_letters_total"}
+    assert dead == {"bad_time": 1.0, "not_json": 1.0, "not_object": 1.0, "schema": 2.0}
+    assert values[("parcelwatch_events_consumed_total", (("source", "canonical"),))] == 907
+    assert values[("parcelwatch_parcels_scored_total", ())] == 907 - 5
+    alerts = sum(v for (name, _), v in values.items() if name == "parcelwatch_alerts_total")
+    assert alerts == len(read_expected())
+    labels = {k for (name, labels), _ in values.items() if name.startswith("parcelwatch_") for k, _ in labels}
+    assert labels <= {"source", "stage", "reason", "status", "rule", "severity", "le"}
