@@ -60,9 +60,6 @@ class StreamClock:
         return PartitionReport(partition, self.maxima.get(partition), quiet and caught_up)
 
 
-Send = Callable[[bytes], Awaitable[None]]
-
-
 @dataclass
 class Detection:
     detector: Detector
@@ -77,20 +74,23 @@ class Detection:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     due: tuple[EntityRef, ...] = ()
+    # Committed offsets of partitions this process has handled nothing of; they do not move while
+    # we own the partition, so one look-up per assignment is enough.
+    committed: dict[int, int | None] = field(default_factory=dict)
 
     async def _clock(self, consumer: Any, topic: str, partitions: int) -> ClockInput:
+        assigned = sorted(tp for tp in consumer.assignment() if tp.topic == topic)
+        for gone in set(self.committed) - {tp.partition for tp in assigned}:
+            del self.committed[gone]
         reports = []
-        for tp in sorted(consumer.assignment()):
-            if tp.topic != topic:
-                continue
+        for tp in assigned:
             try:
                 highwater = consumer.highwater(tp)
             except (KeyError, AttributeError):
                 highwater = None
-            committed = None
-            if tp.partition not in self.clock.next_offset and highwater is not None:
-                committed = await self.committed_offset(tp)
-            reports.append(self.clock.report(tp.partition, highwater, committed))
+            if tp.partition not in self.clock.next_offset and self.committed.get(tp.partition) is None:
+                self.committed[tp.partition] = await self.committed_offset(tp)
+            reports.append(self.clock.report(tp.partition, highwater, self.committed.get(tp.partition)))
         return ClockInput(tuple(reports), partitions, self.lateness_s, self.due)
 
     async def handle(self, events: Sequence[Any], consumer: Any, topic: str, partitions: int) -> None:

@@ -36,15 +36,22 @@ def test_worker_metrics_count_what_the_replay_did(live_settings: Settings, tmp_p
     settings = live_settings.model_copy(update={"metrics_port": port})
     with contextlib.ExitStack() as stack:
         with (tmp_path / "worker.log").open("wb") as log:
-            worker = spawn(stack, [sys.executable, "-m", "streams.cli", "worker"], stop_timeout_s=30,
-                           env=settings_env(settings), stdout=log, stderr=subprocess.STDOUT)
+            worker = spawn(
+                stack,
+                [sys.executable, "-m", "streams.cli", "worker"],
+                stop_timeout_s=30,
+                env=settings_env(settings),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         summary = run_replay(settings, [ReplayInput(STREAM, "canonical")], None, with_worker=False)
         asyncio.run(wait_until_processed(settings, 240, worker))
         time.sleep(1.0)
         values = scrape(port)
     assert summary.messages_published == 907
-    dead = {dict(labels)["reason"]: v for (name, labels), v in values.items()
-            if name == "parcelwatch_dead_letters_total"}
+    dead = {
+        dict(labels)["reason"]: v for (name, labels), v in values.items() if name == "parcelwatch_dead_letters_total"
+    }
     assert dead == {"bad_time": 1.0, "not_json": 1.0, "not_object": 1.0, "schema": 2.0}
     assert values[("parcelwatch_events_consumed_total", (("source", "canonical"),))] == 907
     assert values[("parcelwatch_parcels_scored_total", ())] == 907 - 5
