@@ -16,10 +16,12 @@ import orjson
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+from redis.exceptions import RedisError
 
 from detectors.rules import parse_duration
 from streams.adapters import ADAPTERS, Adapter, Rejected
 from streams.detection import Detection, StreamClock
+from streams.health import Health
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.wiring import build_detector, build_stores, redis_client
@@ -53,8 +55,29 @@ def dead_letter_record(
     )
 
 
-def create_app(settings: Settings, metrics: Metrics) -> faust.App:
+LOG_LEVELS = {"crit": "CRITICAL", "error": "ERROR", "warn": "WARNING", "info": "INFO", "debug": "DEBUG"}
+
+
+def logging_config(level: str) -> dict[str, Any]:
+    """JSON lines on stderr; records carry their extra fields (offsets, reasons, alert ids)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "json": {
+                "()": "pythonjsonlogger.json.JsonFormatter",
+                "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+                "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            }
+        },
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+        "root": {"level": LOG_LEVELS.get(level, "INFO"), "handlers": ["stderr"]},
+    }
+
+
+def create_app(settings: Settings, metrics: Metrics, health: Health) -> faust.App:
     detector = build_detector(settings)
+    metrics.rules_info.labels(version=detector.rules.version).set(1)
     app = faust.App(
         settings.app_id,
         broker=settings.broker_url,
@@ -70,6 +93,7 @@ def create_app(settings: Settings, metrics: Metrics) -> faust.App:
         broker_session_timeout=10.0,
         broker_rebalance_timeout=10.0,
         broker_heartbeat_interval=1.0,
+        logging_config=logging_config(settings.log_level),
     )
     canonical = app.topic(settings.topic("canonical"), key_serializer="raw", value_serializer="raw")
     deadletter = app.topic(settings.topic("deadletter"), key_serializer="raw", value_serializer="raw")
@@ -79,6 +103,18 @@ def create_app(settings: Settings, metrics: Metrics) -> faust.App:
         reason: str, detail: str, stage: str, msg: Any, raw: bytes | None, record_no: int | None = None
     ) -> None:
         metrics.dead_letters.labels(stage=stage, reason=reason).inc()
+        # The detail may quote field values (personal data): only the reason and position are logged.
+        log.info(
+            "dead letter",
+            extra={
+                "reason": reason,
+                "stage": stage,
+                "source_topic": msg.topic,
+                "source_partition": msg.partition,
+                "source_offset": msg.offset,
+                "record_no": record_no,
+            },
+        )
         record = dead_letter_record(
             reason,
             detail,
@@ -147,6 +183,7 @@ def create_app(settings: Settings, metrics: Metrics) -> faust.App:
         send_alert=send_alert,
         committed_offset=committed_offset,
         metrics=metrics,
+        health=health,
     )
 
     def partitions() -> int:
@@ -159,6 +196,38 @@ def create_app(settings: Settings, metrics: Metrics) -> faust.App:
 
     @app.timer(interval=1.0, name="parcelwatch.clock")
     async def clock_tick() -> None:
+        health.beat()
         await detection.tick(app.consumer, canonical.get_topic_name(), partitions())
+
+    @app.timer(interval=15.0, name="parcelwatch.redis_sample")
+    async def sample_redis() -> None:
+        try:
+            info = await client.info("memory")
+            keys = await client.dbsize()
+        except (RedisError, OSError) as exc:
+            metrics.redis_errors.labels(operation="sample").inc()
+            health.redis_ok = False
+            log.warning("Redis sample failed", extra={"error": type(exc).__name__})
+            return
+        health.redis_ok = True
+        metrics.redis_memory.set(int(info["used_memory"]))
+        metrics.redis_keys.set(int(keys))
+
+    @app.task
+    async def started() -> None:
+        try:
+            await client.ping()
+            health.redis_ok = True
+        except (RedisError, OSError):
+            health.redis_ok = False
+        health.started = True
+
+    @app.on_partitions_assigned.connect
+    async def assigned(app: Any, assigned: Any, **_: Any) -> None:
+        health.joined = True
+
+    @app.on_before_shutdown.connect
+    async def stopping(app: Any, **_: Any) -> None:
+        health.stopping = True
 
     return app

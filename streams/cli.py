@@ -34,18 +34,22 @@ def cmd_worker(_args: argparse.Namespace) -> int:
     from prometheus_client import CollectorRegistry
 
     from streams.app import create_app
-    from streams.metrics import Metrics, serve
+    from streams.health import Health, serve
+    from streams.metrics import Metrics
 
     metrics = Metrics(CollectorRegistry())
-    app = create_app(settings, metrics)
+    health = Health()
+    app = create_app(settings, metrics, health)
     try:
-        serve(metrics, settings.metrics_address, settings.metrics_port)
+        if settings.metrics_port:
+            serve(metrics.registry, health, settings.metrics_address, settings.metrics_port)
     except OSError as exc:
         raise StreamsError(
             f"cannot serve /metrics on {settings.metrics_address}:{settings.metrics_port} ({exc.strerror}); "
             "set PARCELWATCH_METRICS_PORT to a free port, or 0 to turn metrics off"
         ) from None
-    sys.argv = ["parcelwatch", "worker", "--loglevel", settings.log_level]
+    # --quiet drops Faust's start-up banner: the log stays pure JSON lines.
+    sys.argv = ["parcelwatch", "--quiet", "worker", "--loglevel", settings.log_level]
     app.main()
 
 

@@ -27,6 +27,7 @@ from detectors.pipeline import Detector, process_batch
 from detectors.store import ClockInput, PartitionReport
 from detectors.store_redis import RedisWindowStore
 from detectors.validation import decode, to_event
+from streams.health import Health
 from streams.metrics import Metrics
 from streams.retry import with_retry
 
@@ -71,6 +72,7 @@ class Detection:
     send_alert: Callable[[dict[str, Any]], Awaitable[None]]
     committed_offset: Callable[[Any], Awaitable[int | None]]
     metrics: Metrics
+    health: Health
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     due: tuple[EntityRef, ...] = ()
@@ -90,7 +92,11 @@ class Detection:
                 highwater = None
             if tp.partition not in self.clock.next_offset and self.committed.get(tp.partition) is None:
                 self.committed[tp.partition] = await self.committed_offset(tp)
-            reports.append(self.clock.report(tp.partition, highwater, self.committed.get(tp.partition)))
+            report = self.clock.report(tp.partition, highwater, self.committed.get(tp.partition))
+            reports.append(report)
+            done = self.clock.next_offset.get(tp.partition, self.committed.get(tp.partition))
+            if highwater is not None and done is not None:
+                self.metrics.consumer_lag.labels(topic=topic, partition=str(tp.partition)).set(max(highwater - done, 0))
         return ClockInput(tuple(reports), partitions, self.lateness_s, self.due)
 
     async def handle(self, events: Sequence[Any], consumer: Any, topic: str, partitions: int) -> None:
@@ -107,6 +113,7 @@ class Detection:
                     parsed = to_event(decode(bytes(value)))
                 except InvalidEvent as exc:
                     self.clock.observe(msg.partition, msg.offset, None)
+                    self.metrics.events_processed.labels(source="canonical", outcome="dead_letter").inc()
                     await self.send_dead_letter(exc.reason, exc.detail, "validate", msg, event.value)
                     continue
                 self.clock.observe(msg.partition, msg.offset, parsed.event_time_ms)
@@ -114,6 +121,9 @@ class Detection:
                 valid.append(parsed)
             clock = await self._clock(consumer, topic, partitions)
             late = await self._process(valid, clock)
+            processed = self.metrics.events_processed
+            processed.labels(source="canonical", outcome="applied").inc(len(valid) - len(late))
+            processed.labels(source="canonical", outcome="late").inc(len(late))
             for parsed in late:
                 await self.send_dead_letter(
                     "late",
@@ -135,9 +145,20 @@ class Detection:
                 if not self.due:
                     return
 
+    async def _retry(self, what: str, action: Callable[[], Awaitable[Any]]) -> Any:
+        def failed(operation: str) -> None:
+            self.metrics.redis_errors.labels(operation=operation).inc()
+            self.health.redis_ok = False
+
+        def succeeded() -> None:
+            self.health.redis_ok = True
+
+        return await with_retry(what, action, on_error=failed, on_success=succeeded)
+
     async def _process(self, events: list[ParcelEvent], clock: ClockInput) -> list[ParcelEvent]:
         """One store call; returns the events it refused as late."""
-        outcome = await with_retry(
+        started = time.monotonic()
+        outcome = await self._retry(
             "window update", lambda: process_batch(events, self.detector, self.window_store, clock)
         )
         self.due = outcome.due
@@ -149,21 +170,31 @@ class Detection:
             for code in score.reasons if score.suspect_mass_kg > 0 else ():
                 m.suspect_parcels.labels(reason=code).inc()
         m.window_stats(outcome.stats)
+        now = time.time()
         for alert in outcome.alerts:
             m.alerts.labels(rule=alert["rule"], severity=alert["severity"]).inc()
+        for raised in outcome.raised:
+            m.event_to_alert.observe(max(now - raised.last_event_ms / 1000, 0.0))
         if outcome.alerts:
-            await with_retry("alert store", lambda: self.alert_store.save(outcome.alerts))
+            await self._retry("alert store", lambda: self.alert_store.save(outcome.alerts))
             for alert in outcome.alerts:
                 await self.send_alert(alert)
-            await with_retry("alert acknowledgement", lambda: self.window_store.acknowledge(outcome.raised))
+            await self._retry("alert acknowledgement", lambda: self.window_store.acknowledge(outcome.raised))
             for alert in outcome.alerts:
                 log.info(
-                    "alert %s rule=%s severity=%s episode=%s parcels=%d suspect_kg=%.1f",
-                    alert["alert_id"],
-                    alert["rule"],
-                    alert["severity"],
-                    alert["episode"],
-                    alert["parcel_count"],
-                    alert["suspect_mass_kg"],
+                    "alert raised",
+                    extra={
+                        k: alert[k]
+                        for k in (
+                            "alert_id",
+                            "rule",
+                            "severity",
+                            "episode",
+                            "parcel_count",
+                            "suspect_mass_kg",
+                            "last_event_time",
+                        )
+                    },
                 )
+        m.batch_seconds.observe(time.monotonic() - started)
         return outcome.late

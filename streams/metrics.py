@@ -1,56 +1,88 @@
 """Prometheus metrics of a worker, all built here against an injected registry.
 
-Label values come from closed sets only (stages, reason codes, statuses, rule ids from the rules
-file, severities); never an entity key or any personal identifier.
+Label values come from closed sets only (sources, stages, reason codes, statuses, outcomes, rule
+ids from the rules file, severities, topic names and partition numbers of our own topics); never
+an entity key or any personal identifier.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from detectors.windows import ApplyStats
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Event time to alert: seconds in a live stream, days when an old stream is replayed.
+EVENT_TO_ALERT_BUCKETS = (1, 5, 30, 60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400, 365 * 86400)
 
 
 class Metrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        r = registry
         self.events_consumed = Counter(
-            "parcelwatch_events_consumed_total", "Messages read from input topics", ["source"], registry=registry
+            "parcelwatch_events_consumed_total", "Messages read from input topics", ["source"], registry=r
+        )
+        self.events_processed = Counter(
+            "parcelwatch_events_processed_total",
+            "Parcel events by outcome (applied, late, dead_letter)",
+            ["source", "outcome"],
+            registry=r,
         )
         self.dead_letters = Counter(
-            "parcelwatch_dead_letters_total",
-            "Records sent to the dead-letter topic",
-            ["stage", "reason"],
-            registry=registry,
+            "parcelwatch_dead_letters_total", "Records sent to the dead-letter topic", ["stage", "reason"], registry=r
         )
-        self.parcels_scored = Counter("parcelwatch_parcels_scored_total", "Parcel events scored", registry=registry)
+        self.parcels_scored = Counter("parcelwatch_parcels_scored_total", "Parcel events scored", registry=r)
         self.suspect_parcels = Counter(
             "parcelwatch_suspect_parcels_total",
             "Scored parcel events with suspect mass, by reason code",
             ["reason"],
-            registry=registry,
+            registry=r,
         )
         self.window_updates = Counter(
-            "parcelwatch_window_updates_total", "Window updates by outcome", ["status"], registry=registry
+            "parcelwatch_window_updates_total", "Window updates by outcome", ["status"], registry=r
         )
         self.redis_round_trips = Counter(
-            "parcelwatch_redis_round_trips_total", "Window store calls (one per batch)", registry=registry
+            "parcelwatch_redis_round_trips_total", "Window store calls (one per batch)", registry=r
         )
-        self.alerts = Counter("parcelwatch_alerts_total", "Alerts raised", ["rule", "severity"], registry=registry)
+        self.redis_errors = Counter(
+            "parcelwatch_redis_errors_total",
+            "Failed Redis steps, each retried with backoff",
+            ["operation"],
+            registry=r,
+        )
+        self.alerts = Counter("parcelwatch_alerts_total", "Alerts raised", ["rule", "severity"], registry=r)
         self.batch_size = Histogram(
             "parcelwatch_batch_size",
             "Events per detector batch",
             buckets=(1, 10, 50, 100, 250, 500, 1000, 2000),
-            registry=registry,
+            registry=r,
+        )
+        self.batch_seconds = Histogram(
+            "parcelwatch_batch_processing_seconds",
+            "Wall time to score, window and alert one batch",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.event_to_alert = Histogram(
+            "parcelwatch_event_to_alert_seconds",
+            "Processing time of an alert minus the event time of the parcel that raised it",
+            buckets=EVENT_TO_ALERT_BUCKETS,
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "parcelwatch_consumer_lag",
+            "Messages not yet processed, per owned partition",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.rules_info = Gauge("parcelwatch_rules_info", "Rules version in force (value 1)", ["version"], registry=r)
+        self.redis_memory = Gauge("parcelwatch_redis_memory_bytes", "Redis used_memory, sampled", registry=r)
+        self.redis_keys = Gauge(
+            "parcelwatch_redis_keys", "Keys in the Redis database, sampled (about 3 per tracked entity)", registry=r
         )
 
     def window_stats(self, stats: ApplyStats) -> None:
         for status, count in stats.counts.items():
             if count:
                 self.window_updates.labels(status=status).inc(count)
-
-
-def serve(metrics: Metrics, address: str, port: int) -> None:
-    """Expose ``/metrics`` on ``address:port`` (port 0: not served)."""
-    if port:
-        start_http_server(port, addr=address, registry=metrics.registry)

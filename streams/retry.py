@@ -13,12 +13,29 @@ log = logging.getLogger("parcelwatch.retry")
 T = TypeVar("T")
 
 
-async def with_retry(what: str, action: Callable[[], Awaitable[T]], max_delay_s: float = 30.0) -> T:
+async def with_retry(
+    what: str,
+    action: Callable[[], Awaitable[T]],
+    max_delay_s: float = 30.0,
+    on_error: Callable[[str], None] | None = None,
+    on_success: Callable[[], None] | None = None,
+) -> T:
     delay = 0.2
     while True:
         try:
-            return await action()
+            result = await action()
         except (StoreError, OSError, ConnectionError) as exc:
-            log.warning("%s failed (%s); retrying in %.1f s, offsets are not committed meanwhile", what, exc, delay)
+            log.warning(
+                "%s failed; retrying in %.1f s, offsets are not committed meanwhile",
+                what,
+                delay,
+                extra={"operation": what, "error": type(exc).__name__, "retry_in_s": delay},
+            )
+            if on_error is not None:
+                on_error(what)
+        else:
+            if on_success is not None:
+                on_success()
+            return result
         await asyncio.sleep(delay)
         delay = min(delay * 2, max_delay_s)
