@@ -12,15 +12,19 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
   say "parcelwatch needs Python 3.11 or newer as '$PYTHON' (set PYTHON=/path/to/python3.11)"; exit 1
 fi
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  say "redis-server is missing: installing Debian's redis-server package"
+# Debian packages: redis-server runs parcelwatch; prometheus (with promtool) checks deploy/ in the tests.
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
-    say "not root and no sudo: install redis-server (Redis 7) yourself, then run this again"; exit 1
+    say "not root and no sudo: install ${missing[*]} yourself (apt-get install ${missing[*]}), then run this again"; exit 1
   fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-say "redis-server: $(redis-server --version | cut -d' ' -f3)"
+say "redis-server: $(redis-server --version | cut -d' ' -f3); $(promtool --version 2>&1 | head -1)"
 
 if [ ! -x .venv/bin/python ]; then
   say "creating .venv"

@@ -78,6 +78,7 @@ def logging_config(level: str) -> dict[str, Any]:
 def create_app(settings: Settings, metrics: Metrics, health: Health) -> faust.App:
     detector = build_detector(settings)
     metrics.rules_info.labels(version=detector.rules.version).set(1)
+    metrics.known_rules(detector.rules)
     app = faust.App(
         settings.app_id,
         broker=settings.broker_url,

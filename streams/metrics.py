@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from detectors.windows import ApplyStats
+from detectors.rules import RuleSet
+from detectors.scoring import REASON_CODES
+from detectors.windows import STATUSES, ApplyStats
 
+SOURCES = ("canonical", "waybill-csv", "export-9610")
+REDIS_OPERATIONS = ("window update", "alert store", "alert acknowledgement", "sample")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Event time to alert: seconds in a live stream, days when an old stream is replayed.
 EVENT_TO_ALERT_BUCKETS = (1, 5, 30, 60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400, 365 * 86400)
@@ -81,6 +85,26 @@ class Metrics:
         self.redis_keys = Gauge(
             "parcelwatch_redis_keys", "Keys in the Redis database, sampled (about 3 per tracked entity)", registry=r
         )
+
+        # Known label sets start at 0, so that rates exist from the first scrape on.
+        for source in SOURCES:
+            self.events_consumed.labels(source=source)
+        for outcome in ("applied", "late", "dead_letter"):
+            self.events_processed.labels(source="canonical", outcome=outcome)
+        for operation in REDIS_OPERATIONS:
+            self.redis_errors.labels(operation=operation)
+        for code in REASON_CODES:
+            self.suspect_parcels.labels(reason=code)
+        for status in STATUSES:
+            self.window_updates.labels(status=status)
+        for reason in ("not_json", "not_object", "too_large", "schema", "bad_time"):
+            self.dead_letters.labels(stage="validate", reason=reason)
+        self.dead_letters.labels(stage="window", reason="late")
+
+    def known_rules(self, rules: RuleSet) -> None:
+        """Alert counters of every rule in force start at 0."""
+        for rule in rules.rules:
+            self.alerts.labels(rule=rule.id, severity=rule.severity)
 
     def window_stats(self, stats: ApplyStats) -> None:
         for status, count in stats.counts.items():

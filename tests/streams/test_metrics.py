@@ -58,5 +58,16 @@ def test_worker_metrics_count_what_the_replay_did(live_settings: Settings, tmp_p
     alerts = sum(v for (name, _), v in values.items() if name == "parcelwatch_alerts_total")
     assert alerts == len(read_expected())
     labels = {k for (name, labels), _ in values.items() if name.startswith("parcelwatch_") for k, _ in labels}
-    assert labels <= {"source", "outcome", "stage", "reason", "status", "rule", "severity", "le", "topic", "partition",
-                      "version"}
+    assert labels <= {
+        "source",
+        "outcome",
+        "stage",
+        "reason",
+        "status",
+        "rule",
+        "severity",
+        "le",
+        "topic",
+        "partition",
+        "version",
+    }
