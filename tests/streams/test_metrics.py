@@ -50,8 +50,11 @@ def test_worker_metrics_count_what_the_replay_did(live_settings: Settings, tmp_p
         values = scrape(port)
     assert summary.messages_published == 907
     dead = {
-        dict(labels)["reason"]: v for (name, labels), v in values.items() if name == "parcelwatch_dead_letters_total"
+        dict(labels)["reason"]: v
+        for (name, labels), v in values.items()
+        if name == "parcelwatch_dead_letters_total" and v > 0
     }
+    assert values[("parcelwatch_dead_letters_total", (("reason", "late"), ("stage", "window")))] == 0
     assert dead == {"bad_time": 1.0, "not_json": 1.0, "not_object": 1.0, "schema": 2.0}
     assert values[("parcelwatch_events_consumed_total", (("source", "canonical"),))] == 907
     assert values[("parcelwatch_parcels_scored_total", ())] == 907 - 5
