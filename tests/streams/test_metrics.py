@@ -73,4 +73,5 @@ def test_worker_metrics_count_what_the_replay_did(live_settings: Settings, tmp_p
         "topic",
         "partition",
         "version",
+        "operation",
     }
