@@ -29,3 +29,16 @@ def test_every_dead_letter_reason_is_documented() -> None:
     reasons = set(re.findall(r'(?:InvalidEvent|Rejected)\(\s*"([a-z_]+)"', sources)) | {"late"}
     documented = README.split("Dead-letter reasons:")[1].split("\n\n")[0]
     assert reasons and all(f"`{r}`" in documented for r in reasons), reasons
+
+
+def test_the_metrics_table_lists_exactly_the_metrics_the_worker_registers() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from streams.metrics import Metrics
+
+    registry = CollectorRegistry()
+    Metrics(registry)
+    # prometheus_client names a counter's family without its "_total" sample suffix.
+    registered = {family.name for family in registry.collect()}
+    table = set(re.findall(r"^\| `(parcelwatch_[a-z_]+)` \|", README, flags=re.MULTILINE))
+    assert {name.removesuffix("_total") for name in table} == registered
