@@ -136,10 +136,12 @@ def create_app(settings: Settings, metrics: Metrics, health: Health) -> faust.Ap
                 for result in adapter.parse(event.value):
                     if isinstance(result, Rejected):
                         raw = result.raw if result.raw is not None else event.value
+                        metrics.events_processed.labels(source=adapter.name, outcome="dead_letter").inc()
                         await dead_letter(
                             result.reason, result.detail, f"adapter:{adapter.name}", msg, raw, result.record_no
                         )
                         continue
+                    metrics.events_processed.labels(source=adapter.name, outcome="adapted").inc()
                     parcel = result.get("parcel_id")
                     await canonical.send(key=str(parcel).encode() if parcel else None, value=orjson.dumps(result))
 

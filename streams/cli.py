@@ -49,7 +49,9 @@ def cmd_worker(_args: argparse.Namespace) -> int:
             "set PARCELWATCH_METRICS_PORT to a free port, or 0 to turn metrics off"
         ) from None
     # --quiet drops Faust's start-up banner: the log stays pure JSON lines.
-    sys.argv = ["parcelwatch", "--quiet", "worker", "--loglevel", settings.log_level]
+    # --without-web: Faust's CLI would otherwise open its own web server on 0.0.0.0:6066 whatever the app
+    # config says; our endpoints are served by streams.health on the configured address.
+    sys.argv = ["parcelwatch", "--quiet", "worker", "--without-web", "--loglevel", settings.log_level]
     app.main()
 
 

@@ -167,6 +167,25 @@ def test_prometheus_scrapes_a_replaying_worker_and_every_expression_names_real_m
         assert {r["health"] for r in rules} == {"ok"}, rules
 
 
+def listening_sockets(pid: int) -> set[tuple[str, int]]:
+    """(address, port) of the TCP sockets process ``pid`` listens on, read from /proc."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = fd.readlink().name
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    found = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                address, port = fields[1].split(":")
+                octets = bytes.fromhex(address)[::-1] if len(address) == 8 else b""
+                found.add((".".join(map(str, octets)) if octets else address, int(port, 16)))
+    return found
+
+
 def test_health_endpoints_before_during_and_after_start_up_and_sigterm(live_settings: Settings, tmp_path: Path) -> None:
     port = free_port()
     settings = live_settings.model_copy(update={"metrics_port": port})
@@ -187,6 +206,7 @@ def test_health_endpoints_before_during_and_after_start_up_and_sigterm(live_sett
         assert ("readyz", 503) in seen and seen[-1] == ("readyz", 200)
         assert all(code == 200 for what, code in seen if what == "healthz")
         assert get(f"http://127.0.0.1:{port}/nothing")[0] == 404
+        assert listening_sockets(proc.pid) == {("127.0.0.1", port)}  # nothing else, nothing on all interfaces
         proc.send_signal(signal.SIGTERM)
         after = []
         while proc.poll() is None and len(after) < 200:

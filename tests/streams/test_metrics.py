@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import subprocess
 import sys
 import time
@@ -60,6 +61,14 @@ def test_worker_metrics_count_what_the_replay_did(live_settings: Settings, tmp_p
     assert values[("parcelwatch_parcels_scored_total", ())] == 907 - 5
     alerts = sum(v for (name, _), v in values.items() if name == "parcelwatch_alerts_total")
     assert alerts == len(read_expected())
+    # Logs: every line is a JSON object; dead letters carry their source position, never their detail.
+    records = [json.loads(line) for line in (tmp_path / "worker.log").read_text(encoding="utf-8").splitlines()]
+    dead_lines = [r for r in records if r["message"] == "dead letter"]
+    assert len(dead_lines) == 5 and all(
+        {"source_topic", "source_partition", "source_offset"} <= set(r) for r in dead_lines
+    )
+    assert not any("detail" in r for r in dead_lines)
+    assert sum(r["message"] == "alert raised" for r in records) == len(read_expected())
     labels = {k for (name, labels), _ in values.items() if name.startswith("parcelwatch_") for k, _ in labels}
     assert labels <= {
         "source",
