@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
-from streams.servers import RunningServer, redis_server, tansu_broker
+from streams.replay import settings_env
+from streams.servers import RunningServer, redis_server, spawn, tansu_broker
 from streams.settings import Settings
 from tests.replay_expectations import SECRET
 
@@ -28,6 +32,20 @@ def tansu_srv() -> Iterator[RunningServer]:
 
 
 _runs = itertools.count()
+
+
+@contextlib.contextmanager
+def worker_process(settings: Settings, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A `parcelwatch worker` child with ``settings``, stopped (SIGTERM) when the block ends."""
+    with contextlib.ExitStack() as stack, log.open("wb") as out:
+        yield spawn(
+            stack,
+            [sys.executable, "-m", "streams.cli", "worker"],
+            stop_timeout_s=30,
+            env=settings_env(settings),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def isolated(settings: Settings, suffix: str) -> Settings:

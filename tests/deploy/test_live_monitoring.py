@@ -12,7 +12,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -24,10 +23,11 @@ import orjson
 import pytest
 import yaml
 
-from streams.replay import ReplayInput, export_alerts, run_replay, settings_env, wait_until_processed
+from streams.replay import ReplayInput, export_alerts, run_replay, wait_until_processed
 from streams.servers import free_port, spawn
 from streams.settings import Settings
 from streams.simulate import simulate
+from tests.conftest import worker_process
 from tests.replay_expectations import STREAM, essence, memory_store_alerts, read_expected
 
 pytestmark = pytest.mark.integration
@@ -41,19 +41,6 @@ def get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
-
-
-@contextlib.contextmanager
-def worker(settings: Settings, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with contextlib.ExitStack() as stack, log.open("wb") as out:
-        yield spawn(
-            stack,
-            [sys.executable, "-m", "streams.cli", "worker"],
-            stop_timeout_s=30,
-            env=settings_env(settings),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
 
 
 @contextlib.contextmanager
@@ -138,7 +125,7 @@ def test_prometheus_scrapes_a_replaying_worker_and_every_expression_names_real_m
 ) -> None:
     port = free_port()
     settings = live_settings.model_copy(update={"metrics_port": port})
-    with worker(settings, tmp_path / "worker.log") as proc, prometheus([f"127.0.0.1:{port}"], tmp_path) as url:
+    with worker_process(settings, tmp_path / "worker.log") as proc, prometheus([f"127.0.0.1:{port}"], tmp_path) as url:
         deadline = time.monotonic() + 60
         while scalar(url, 'sum(parcelwatch_events_consumed_total{job="parcelwatch"})') != 0:  # NaN until scraped
             assert time.monotonic() < deadline, "Prometheus never scraped the worker"
@@ -190,7 +177,7 @@ def test_health_endpoints_before_during_and_after_start_up_and_sigterm(live_sett
     port = free_port()
     settings = live_settings.model_copy(update={"metrics_port": port})
     seen: list[tuple[str, int]] = []
-    with worker(settings, tmp_path / "worker.log") as proc:
+    with worker_process(settings, tmp_path / "worker.log") as proc:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -241,7 +228,7 @@ def test_sigterm_mid_stream_then_restart_gives_exactly_the_expected_alerts(
     lines = stream.read_bytes().splitlines()
     run_replay(live_settings, [ReplayInput(stream, "canonical")], None, with_worker=False)
     slow = live_settings.model_copy(update={"batch_size": 3, "batch_within_s": 0.05})
-    with worker(slow, tmp_path / "first.log") as first:
+    with worker_process(slow, tmp_path / "first.log") as first:
         deadline = time.monotonic() + 60
         while asyncio.run(committed_total(slow)) < 50:  # well into the stream, far from its end
             assert time.monotonic() < deadline and first.poll() is None
@@ -250,7 +237,7 @@ def test_sigterm_mid_stream_then_restart_gives_exactly_the_expected_alerts(
         assert first.wait(timeout=60) == 0
     done_by_first = asyncio.run(committed_total(slow))
     assert 50 <= done_by_first < len(lines), done_by_first
-    with worker(live_settings, tmp_path / "second.log") as second:
+    with worker_process(live_settings, tmp_path / "second.log") as second:
         asyncio.run(wait_until_processed(live_settings, 240, second))
     out = tmp_path / "alerts.jsonl"
     asyncio.run(export_alerts(live_settings, out))

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -14,9 +11,10 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.replay import ReplayInput, run_replay, settings_env, wait_until_processed
-from streams.servers import free_port, spawn
+from streams.replay import ReplayInput, run_replay, wait_until_processed
+from streams.servers import free_port
 from streams.settings import Settings
+from tests.conftest import worker_process
 from tests.replay_expectations import STREAM, read_expected
 
 pytestmark = pytest.mark.integration
@@ -35,16 +33,7 @@ def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 def test_worker_metrics_count_what_the_replay_did(live_settings: Settings, tmp_path: Path) -> None:
     port = free_port()
     settings = live_settings.model_copy(update={"metrics_port": port})
-    with contextlib.ExitStack() as stack:
-        with (tmp_path / "worker.log").open("wb") as log:
-            worker = spawn(
-                stack,
-                [sys.executable, "-m", "streams.cli", "worker"],
-                stop_timeout_s=30,
-                env=settings_env(settings),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+    with worker_process(settings, tmp_path / "worker.log") as worker:
         summary = run_replay(settings, [ReplayInput(STREAM, "canonical")], None, with_worker=False)
         asyncio.run(wait_until_processed(settings, 240, worker))
         time.sleep(1.0)
