@@ -8,23 +8,24 @@ MEMORY USAGE of the entity's three keys and writes the table into BENCHMARKS.md.
 from __future__ import annotations
 
 import asyncio
-import platform
-import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import redis.asyncio as aioredis
 
 from detectors.entities import EntityRef
 from detectors.rules import Rule, RuleSet
+from detectors.store import ClockInput, PartitionReport
 from detectors.store_redis import RedisWindowStore, entity_keys
-from detectors.windows import EntityUpdates, ParcelUpdate, Progress, WindowConfig
+from detectors.windows import EntityUpdates, ParcelUpdate, WindowConfig
 from streams.servers import redis_server
 
-ROOT = Path(__file__).parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+from report import provenance, write_section  # noqa: E402 - benchmarks are scripts, not a package
+
 RULES = RuleSet("bench", (Rule("r", "bench", "sender_phone", 30 * 86400, 1e9, 1, "low", 0),))
 T0 = 1_767_225_600_000
+CLOCK = ClockInput((PartitionReport(0, None, idle=False),), 1, 3600)  # nothing judged: storage only
 
 
 async def measure(url: str, sizes: list[int]) -> list[tuple[int, int]]:
@@ -47,7 +48,7 @@ async def measure(url: str, sizes: list[int]) -> list[tuple[int, int]]:
             for i in range(n)
         )
         for start in range(0, n, 500):
-            await store.apply([EntityUpdates(entity, updates[start : start + 500])], RULES, Progress())
+            await store.apply([EntityUpdates(entity, updates[start : start + 500])], RULES, CLOCK)
         total = 0
         for key in entity_keys(f"m{n}", entity):
             total += int(await client.memory_usage(key) or 0)
@@ -60,34 +61,17 @@ def main() -> None:
     sizes = [1, 10, 100, 1000, 2000]
     with redis_server() as server:
         rows = asyncio.run(measure(server.url, sizes))
-    version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2]
-    lines = [
-        "## Window state per entity (Redis MEMORY USAGE of the entity's three keys)",
-        "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} ({platform.machine()}, "
-        f"Python {platform.python_version()}, redis-server {version}) by `python benchmarks/entity_memory.py`.",
-        "Records carry 21-byte parcel keys, 60-byte event ids and two reason codes, as courier events do.",
-        "",
-        "| parcel records | bytes | bytes per record |",
-        "|---:|---:|---:|",
-        *[f"| {n} | {total} | {total / n:.0f} |" for n, total in rows],
-        "",
-    ]
-    table = "\n".join(lines)
-    path = ROOT / "BENCHMARKS.md"
-    text = (
-        path.read_text(encoding="utf-8")
-        if path.exists()
-        else "# Benchmarks\n\nEvery table here is written by the command it names.\n\n"
+    write_section(
+        "Window state per entity (Redis MEMORY USAGE of the entity's three keys)",
+        [
+            provenance("python benchmarks/entity_memory.py"),
+            "Records carry 21-byte parcel keys, 60-byte event ids and two reason codes, as courier events do.",
+            "",
+            "| parcel records | bytes | bytes per record |",
+            "|---:|---:|---:|",
+            *[f"| {n} | {total} | {total / n:.0f} |" for n, total in rows],
+        ],
     )
-    start = text.find(lines[0])
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + table + (text[end + 1 :] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + table
-    path.write_text(text, encoding="utf-8")
-    sys.stdout.write(table)
 
 
 if __name__ == "__main__":

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import copy
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import fastjsonschema
 import jsonschema
 import orjson
 
@@ -19,6 +21,24 @@ MAX_EVENT_TIME_MS = int(datetime(2100, 1, 1, tzinfo=UTC).timestamp() * 1000)
 MAX_RECORD_BYTES = 1_000_000
 
 _VALIDATOR = jsonschema.Draft202012Validator(contracts.load("parcel-event"))
+
+
+def _compiled() -> Callable[[Any], Any]:
+    """The contract compiled to Python by fastjsonschema: ~15x faster than jsonschema on valid records.
+
+    fastjsonschema knows drafts up to 7; the contract uses nothing newer but the ``$defs`` name,
+    which its JSON-pointer ``$ref`` resolves all the same, and a relative ``$id`` it would try to
+    fetch. The compiled copy drops the ``$id`` and says draft 7; the published contract is unchanged.
+    Formats are not checked, as jsonschema does not check them either (times are parsed below).
+    """
+    schema = copy.deepcopy(contracts.load("parcel-event"))
+    schema.pop("$id", None)
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    validate: Callable[[Any], Any] = fastjsonschema.compile(schema, use_formats=False)
+    return validate
+
+
+_FAST = _compiled()
 
 
 def decode(raw: bytes) -> dict[str, Any]:
@@ -56,6 +76,11 @@ def parse_event_time(value: object) -> int:
 
 
 def _schema_error(record: Mapping[str, Any]) -> str | None:
+    try:
+        _FAST(record)
+        return None
+    except fastjsonschema.JsonSchemaValueException:
+        pass  # rare: jsonschema says precisely what is wrong, and has the last word
     error = jsonschema.exceptions.best_match(_VALIDATOR.iter_errors(record))
     if error is None:
         return None

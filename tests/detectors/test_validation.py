@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
+import fastjsonschema
 import orjson
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
+from detectors import validation
 from detectors.errors import InvalidEvent
 from detectors.validation import parse
 
@@ -75,3 +81,70 @@ def test_bad_records_are_refused_with_a_precise_reason(raw: bytes, reason: str, 
 
 def test_extra_fields_are_allowed_by_the_contract() -> None:
     assert parse(with_(x_courier_internal={"zone": 7})).parcel_id == "SF1"
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**40), 2**40)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=70),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=6,
+)
+PATHS = [
+    ("event_id",),
+    ("parcel_id",),
+    ("event_type",),
+    ("event_time",),
+    ("courier",),
+    ("channel",),
+    ("sender",),
+    ("sender", "phone"),
+    ("sender", "address"),
+    ("recipient",),
+    ("items",),
+    ("items", 0),
+    ("items", 0, "quantity"),
+    ("items", 0, "hs_code"),
+    ("items", 0, "unit_volume_ml"),
+    ("declared_weight_kg",),
+    ("measured_weight_kg",),
+    ("dimensions_cm",),
+    ("destination_country",),
+    ("transit_countries",),
+    ("schema_version",),
+    ("platform",),
+]
+
+
+@given(st.lists(st.tuples(st.sampled_from(PATHS), st.one_of(st.just(...), JSON_VALUES)), min_size=1, max_size=4))
+@settings(max_examples=500, deadline=None)
+def test_the_compiled_validator_agrees_with_jsonschema(mutations: list[tuple[tuple[object, ...], object]]) -> None:
+    """The fast path may only ever skip the reference validator when the reference would agree."""
+    record = json.loads(json.dumps(GOOD | {"items": [{"description": "面霜 50ml", "quantity": 2}]}))
+    for path, value in mutations:
+        target = record
+        for step in path[:-1]:
+            if isinstance(target, dict) and isinstance(step, str) and isinstance(target.get(step), (dict, list)):
+                target = target[step]
+            elif isinstance(target, list) and isinstance(step, int) and step < len(target):
+                target = target[step]
+            else:
+                break
+        else:
+            last = path[-1]
+            if isinstance(target, dict) and isinstance(last, str):
+                if value is ...:
+                    target.pop(last, None)
+                else:
+                    target[last] = value
+            elif isinstance(target, list) and isinstance(last, int) and last < len(target) and value is not ...:
+                target[last] = value
+    fast_ok = True
+    try:
+        validation._FAST(record)
+    except fastjsonschema.JsonSchemaValueException:
+        fast_ok = False
+    event("valid" if fast_ok else "invalid")
+    assert fast_ok == validation._VALIDATOR.is_valid(record), record

@@ -1,0 +1,143 @@
+"""Where a detector batch spends its time, stage by stage, on a simulated stream (no Kafka).
+
+    .venv/bin/python benchmarks/core_stages.py [--events 20000]
+Each stage runs over the same events in one process, side by side; the validation stage runs
+both the compiled validator (used) and jsonschema (the reference, used only for messages). The
+Redis stage applies 1000-event batches through the real Lua store on its own redis-server.
+Writes its table into BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from detectors import validation
+from detectors.entities import Pseudonymizer
+from detectors.errors import InvalidEvent
+from detectors.pipeline import Detector, entity_updates
+from detectors.reference import load_reference
+from detectors.rules import load_rules
+from detectors.scoring import score_batch
+from detectors.store import ClockInput, PartitionReport
+from detectors.store_redis import RedisWindowStore
+from detectors.windows import WindowConfig
+from streams.servers import redis_server
+from streams.simulate import simulate
+
+sys.path.insert(0, str(Path(__file__).parent))
+from report import ROOT, provenance, write_section  # noqa: E402 - benchmarks are scripts, not a package
+
+
+def timed(run: Callable[[], Any]) -> tuple[Any, float]:
+    started = time.perf_counter()
+    result = run()
+    return result, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=20000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        stream = Path(tmp) / "stream.jsonl"
+        simulate(seed=5, days=30, out=stream, scale=max(args.events / 11000, 0.1))
+        lines = stream.read_bytes().splitlines()[: args.events]
+
+    def decode_all() -> list[dict[str, Any]]:
+        out = []
+        for line in lines:
+            try:
+                out.append(validation.decode(line))
+            except InvalidEvent:
+                pass
+        return out
+
+    records, t_decode = timed(decode_all)
+
+    def compiled() -> int:
+        ok = 0
+        for record in records:
+            try:
+                validation._FAST(record)
+                ok += 1
+            except Exception:  # noqa: S112 - counting rejections is the point
+                continue
+        return ok
+
+    def reference() -> int:
+        return sum(1 for record in records if validation._VALIDATOR.is_valid(record))
+
+    ok_fast, t_fast = timed(compiled)
+    ok_ref, t_ref = timed(reference)
+    assert ok_fast == ok_ref, "the two validators disagree"
+
+    def build() -> list[Any]:
+        events = []
+        for record in records:
+            try:
+                events.append(validation.to_event(record))
+            except InvalidEvent:
+                pass
+        return events
+
+    events, t_build = timed(build)
+    detector = Detector(
+        load_reference(),
+        load_rules(ROOT / "detectors" / "data" / "rules.toml"),
+        Pseudonymizer(b"benchmark-secret-0123456789"),
+    )
+    scores, t_score = timed(lambda: score_batch(events, detector.reference))
+    _, t_entities = timed(lambda: entity_updates(events, scores, detector.pseudonymizer))
+
+    async def apply(url: str) -> float:
+        client = aioredis.from_url(url)
+        store = RedisWindowStore(client, WindowConfig.for_rules(detector.rules.longest_window_s))
+        clock = ClockInput((PartitionReport(0, None, idle=False),), 1, 6 * 3600)
+        started = time.perf_counter()
+        for start in range(0, len(events), 1000):
+            groups, _ = entity_updates(
+                events[start : start + 1000], scores[start : start + 1000], detector.pseudonymizer
+            )
+            await store.apply(groups, detector.rules, clock)
+        elapsed = time.perf_counter() - started
+        await client.aclose()
+        return elapsed
+
+    with redis_server() as server:
+        t_redis = asyncio.run(apply(server.url))
+    n = len(events)
+    rows = [
+        ("decode JSON (orjson)", len(lines), t_decode),
+        ("validate: compiled (fastjsonschema), used", len(records), t_fast),
+        ("validate: jsonschema, reference (messages only)", len(records), t_ref),
+        ("build frozen events, parse times", len(records), t_build),
+        ("score (numpy over the batch)", n, t_score),
+        ("link entities (normalise + HMAC)", n, t_entities),
+        ("Redis store: one Lua call per 1000 events (incl. linking)", n, t_redis),
+    ]
+    write_section(
+        "Core stages, events per second (one process, no Kafka)",
+        [
+            provenance(f"python benchmarks/core_stages.py --events {args.events}"),
+            f"{n} valid events of a simulated stream (seed 5); each stage over the same events, in one run.",
+            "",
+            "| stage | events | seconds | events/s |",
+            "|---|---:|---:|---:|",
+            *[f"| {name} | {count} | {seconds:.3f} | {count / seconds:,.0f} |" for name, count, seconds in rows],
+            "",
+            f"Compiled validation is {t_ref / t_fast:.1f}x the reference validator's speed on the same records.",
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()

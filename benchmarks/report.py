@@ -1,0 +1,37 @@
+"""Write one section of BENCHMARKS.md: the benchmark's own table, with date, machine and command."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+HEADER = "# Benchmarks\n\nEvery table here is written by the command it names; nothing is typed by hand.\n\n"
+
+
+def provenance(command: str) -> str:
+    redis = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()
+    return (
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} ({platform.machine()}, "
+        f"{subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores, "
+        f"Python {platform.python_version()}, redis-server {redis[2] if len(redis) > 2 else '?'}) by `{command}`."
+    )
+
+
+def write_section(title: str, body: list[str]) -> None:
+    """Replace (or append) the section headed ``## title`` and echo it."""
+    heading = f"## {title}"
+    section = "\n".join([heading, "", *body, ""])
+    path = ROOT / "BENCHMARKS.md"
+    text = path.read_text(encoding="utf-8") if path.exists() else HEADER
+    start = text.find(heading + "\n")
+    if start >= 0:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + section + (text[end + 1 :] if end >= 0 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text, encoding="utf-8")
+    sys.stdout.write(section)
