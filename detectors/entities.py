@@ -6,6 +6,7 @@ Identifiers are personal data: outside this module they travel only as keyed pse
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -44,6 +45,8 @@ class EntityRef:
         return f"{self.entity_type}:{self.key}"
 
 
+# Senders, buildings and pickup points repeat across a stream: the pure normalisers are cached.
+@functools.lru_cache(maxsize=65536)
 def normalise_phone(phone: str | None) -> str | None:
     """Digits only, Chinese country prefix removed; None when too short to identify anyone."""
     if not phone:
@@ -56,6 +59,7 @@ def normalise_phone(phone: str | None) -> str | None:
     return digits if len(digits) >= 7 else None
 
 
+@functools.lru_cache(maxsize=65536)
 def normalise_building(address: Address | None) -> str | None:
     """The address cut to the building: unit, floor and room are dropped.
 
@@ -103,17 +107,19 @@ def clear_identities(event: ParcelEvent) -> dict[str, str]:
 class Pseudonymizer:
     """Keyed pseudonyms: stable for one secret, unlinkable without it."""
 
-    __slots__ = ("_secret",)
+    __slots__ = ("_secret", "key")
 
     def __init__(self, secret: bytes) -> None:
         if len(secret) < 16:
             raise ValueError("the pseudonym secret must be at least 16 bytes")
         self._secret = secret
+        # Per instance, so that the cache never outlives (or mixes) secrets.
+        self.key = functools.lru_cache(maxsize=262144)(self._key)
 
     def __repr__(self) -> str:
         return "Pseudonymizer(secret=<hidden>)"
 
-    def key(self, entity_type: str, clear: str) -> str:
+    def _key(self, entity_type: str, clear: str) -> str:
         mac = hmac.new(self._secret, f"{entity_type}\x1f{clear}".encode(), hashlib.sha256)
         return mac.hexdigest()[:24]
 
