@@ -25,9 +25,6 @@ class RedisAlertStore:
             pipe.zadd(self._index, {alert["alert_id"]: detected}, nx=True)
         await pipe.execute()
 
-    async def count(self) -> int:
-        return int(await self._client.zcard(self._index))
-
     async def iter_all(self, page: int = 500) -> AsyncIterator[dict[str, Any]]:
         """Every alert, oldest detection first."""
         start = 0

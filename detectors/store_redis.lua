@@ -168,13 +168,13 @@ for i, ent in ipairs(req.entities) do
   end
 
   local rules = req.rules[ent.et] or {}
+  local reach = 0
+  for _, rule in ipairs(rules) do
+    if rule[2] > reach then reach = rule[2] end
+  end
   local cf_raw, ct_raw = unpack(redis.call('HMGET', mkey, 'cf', 'ct'))
   local cf, ct = cf_raw and tonumber(cf_raw) or nil, ct_raw and tonumber(ct_raw) or nil
   if lo ~= nil then
-    local reach = 0
-    for _, rule in ipairs(rules) do
-      if rule[2] > reach then reach = rule[2] end
-    end
     if cf == nil or lo < cf then cf = lo end
     if ct == nil or hi + reach > ct then ct = hi + reach end
   end
@@ -202,16 +202,21 @@ for i, ent in ipairs(req.entities) do
   local member = ent.et .. ':' .. ent.key
   if cf ~= nil and cf < check_until then
     local lo_end, upto = cf, math.min(check_until, ct) - 1
+    -- Read and decode the live records once for every rule: the widest window reaches furthest back.
+    local range = redis.call('ZRANGEBYSCORE', zkey, '(' .. fmt(lo_end - reach), fmt(upto))
+    local records = {}
+    for j = 1, #range do
+      local rec = decode(redis.call('HGET', rkey, range[j]))
+      if (not rec.c) and rec.m > 0 then
+        rec.p = range[j]
+        records[#records + 1] = rec
+      end
+    end
     for _, rule in ipairs(rules) do
       local rid, width, thr, minp, factor, sev, wsec = rule[1], rule[2], rule[3], rule[4], rule[5], rule[6], rule[7]
-      local range = redis.call('ZRANGEBYSCORE', zkey, '(' .. fmt(lo_end - width), fmt(upto))
       local live = {}
-      for j = 1, #range do
-        local rec = decode(redis.call('HGET', rkey, range[j]))
-        if (not rec.c) and rec.m > 0 then
-          rec.p = range[j]
-          live[#live + 1] = rec
-        end
+      for _, rec in ipairs(records) do
+        if rec.a > lo_end - width then live[#live + 1] = rec end
       end
       local start = 1
       for e = 1, #live do

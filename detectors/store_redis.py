@@ -68,7 +68,7 @@ def alert_from_json(raw: str | bytes) -> RaisedAlert:
 
 
 class RedisWindowStore:
-    def __init__(self, client: Any, config: WindowConfig, prefix: str = "pw", cluster: bool = False) -> None:
+    def __init__(self, client: Any, config: WindowConfig, prefix: str = "pw") -> None:
         self._client = client
         self._config = config
         self._prefix = prefix

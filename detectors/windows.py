@@ -48,6 +48,7 @@ from detectors.rules import Rule
 
 RANK_DECLARED = 1
 RANK_MEASURED = 2
+DEFAULT_LATENESS_S = 6 * 3600
 # "Minus and plus infinity" in epoch milliseconds; powers of two so that Lua's doubles hold them exactly.
 FAR_PAST_MS = -(2**62)
 FAR_FUTURE_MS = 2**62
@@ -55,7 +56,7 @@ FAR_FUTURE_MS = 2**62
 
 @dataclass(frozen=True, slots=True)
 class WindowConfig:
-    allowed_lateness_s: int = 6 * 3600
+    allowed_lateness_s: int = DEFAULT_LATENESS_S
     retention_s: int = 31 * 86400
     max_parcels_per_entity: int = 2000
     max_evidence: int = 200
@@ -70,7 +71,7 @@ class WindowConfig:
     @classmethod
     def for_rules(cls, longest_window_s: int, **overrides: int) -> WindowConfig:
         """Retain what the longest window plus the lateness can still reach."""
-        lateness = overrides.pop("allowed_lateness_s", 6 * 3600)
+        lateness = overrides.pop("allowed_lateness_s", DEFAULT_LATENESS_S)
         return cls(allowed_lateness_s=lateness, retention_s=longest_window_s + lateness, **overrides)
 
 
@@ -100,7 +101,6 @@ class Progress:
 
     check_until: int = FAR_FUTURE_MS
     late_before: int = FAR_PAST_MS
-    due: tuple[EntityRef, ...] = ()
 
 
 def progress(maxima: dict[int, int], idle: set[int], partitions: int, lateness_ms: int) -> Progress:
@@ -111,8 +111,7 @@ def progress(maxima: dict[int, int], idle: set[int], partitions: int, lateness_m
     """
     active = [maxima.get(p) for p in range(partitions) if p not in idle]
     if not active:
-        known = [t for t in maxima.values()]
-        return Progress(FAR_FUTURE_MS, (max(known) - lateness_ms) if known else FAR_PAST_MS)
+        return Progress(FAR_FUTURE_MS, (max(maxima.values()) - lateness_ms) if maxima else FAR_PAST_MS)
     if any(t is None for t in active):
         return Progress(FAR_PAST_MS, FAR_PAST_MS)
     low = min(t for t in active if t is not None) - lateness_ms
@@ -304,12 +303,20 @@ def window_alert(
 
 
 def _check_rule(
-    state: EntityState, rule: Rule, entity: EntityRef, lo: int, upto: int, config: WindowConfig
-) -> list[RaisedAlert]:
-    """Judge the window ends in ``[lo, upto]``, ascending."""
+    state: EntityState,
+    rule: Rule,
+    entity: EntityRef,
+    lo: int,
+    records: Sequence[tuple[str, Record]],
+    config: WindowConfig,
+) -> None:
+    """Judge the window ends from ``lo`` on, ascending; new alerts go to ``state.pending``.
+
+    ``records``: the live records up to the last end to judge, as far back as the widest rule
+    reaches (read once for all rules); this rule uses those its own window can reach.
+    """
     width = rule.window_s * 1000
-    live = [kv for kv in live_sorted(state.records.items()) if lo - width < kv[1].anchor_ms <= upto]
-    raised: list[RaisedAlert] = []
+    live = [kv for kv in records if kv[1].anchor_ms > lo - width]
     start = 0
     for end, (_key, rec) in enumerate(live):
         while live[start][1].anchor_ms <= rec.anchor_ms - width:
@@ -328,8 +335,6 @@ def _check_rule(
             state.last_alert_mass[rule.id] = window_mass
             alert = window_alert(rule, entity, episode + 1, window, config)
             state.pending[alert.alert_id] = alert
-            raised.append(alert)
-    return raised
 
 
 def apply_entity(
@@ -356,15 +361,16 @@ def apply_entity(
             if anchor is not None:
                 lo = anchor if lo is None else min(lo, anchor)
                 hi = anchor if hi is None else max(hi, anchor)
+    reach = max((rule.window_s * 1000 for rule in rules), default=0)
     if lo is not None and hi is not None:
-        reach = max((rule.window_s * 1000 for rule in rules), default=0)
         state.check_from = lo if state.check_from is None else min(state.check_from, lo)
         state.check_to = hi + reach if state.check_to is None else max(state.check_to, hi + reach)
     _prune(state, config, stats, at.check_until)
     if state.check_from is not None and state.check_to is not None and state.check_from < at.check_until:
-        upto = min(at.check_until, state.check_to) - 1
+        lo_end, upto = state.check_from, min(at.check_until, state.check_to) - 1
+        records = [kv for kv in live_sorted(state.records.items()) if lo_end - reach < kv[1].anchor_ms <= upto]
         for rule in rules:
-            _check_rule(state, rule, entity, state.check_from, upto, config)
+            _check_rule(state, rule, entity, lo_end, records, config)
         if state.check_to <= at.check_until:
             state.check_from = state.check_to = None
         else:
