@@ -232,5 +232,8 @@ def create_app(settings: Settings, metrics: Metrics, health: Health) -> faust.Ap
     @app.on_before_shutdown.connect
     async def stopping(app: Any, **_: Any) -> None:
         health.stopping = True
+        for client_ in admin:
+            await client_.close()
+        admin.clear()
 
     return app

@@ -56,9 +56,13 @@ class StreamClock:
         """
         now = self.monotonic()
         quiet = now - self.last_activity.setdefault(partition, now) >= self.idle_after_s
-        done = self.next_offset.get(partition, committed if committed is not None else -1)
-        caught_up = highwater is not None and done >= highwater
+        done = self.processed_to(partition, committed)
+        caught_up = highwater is not None and done is not None and done >= highwater
         return PartitionReport(partition, self.maxima.get(partition), quiet and caught_up)
+
+    def processed_to(self, partition: int, committed: int | None) -> int | None:
+        """Next offset to process: what this process handled, else the group's committed offset."""
+        return self.next_offset.get(partition, committed)
 
 
 @dataclass
@@ -74,7 +78,6 @@ class Detection:
     metrics: Metrics
     health: Health
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
     due: tuple[EntityRef, ...] = ()
     # Committed offsets of partitions this process has handled nothing of; they do not move while
     # we own the partition, so one look-up per assignment is enough.
@@ -92,9 +95,9 @@ class Detection:
                 highwater = None
             if tp.partition not in self.clock.next_offset and self.committed.get(tp.partition) is None:
                 self.committed[tp.partition] = await self.committed_offset(tp)
-            report = self.clock.report(tp.partition, highwater, self.committed.get(tp.partition))
-            reports.append(report)
-            done = self.clock.next_offset.get(tp.partition, self.committed.get(tp.partition))
+            committed = self.committed.get(tp.partition)
+            reports.append(self.clock.report(tp.partition, highwater, committed))
+            done = self.clock.processed_to(tp.partition, committed)
             if highwater is not None and done is not None:
                 self.metrics.consumer_lag.labels(topic=topic, partition=str(tp.partition)).set(max(highwater - done, 0))
         return ClockInput(tuple(reports), partitions, self.lateness_s, self.due)
@@ -164,8 +167,9 @@ class Detection:
         self.due = outcome.due
         m = self.metrics
         m.redis_round_trips.inc()
-        m.batch_size.observe(len(events))
-        m.parcels_scored.inc(len(events))
+        if events:  # an idle tick is a store call, not a batch
+            m.batch_size.observe(len(events))
+            m.parcels_scored.inc(len(events))
         for score in outcome.scores:
             for code in score.reasons if score.suspect_mass_kg > 0 else ():
                 m.suspect_parcels.labels(reason=code).inc()
@@ -196,5 +200,6 @@ class Detection:
                         )
                     },
                 )
-        m.batch_seconds.observe(time.monotonic() - started)
+        if events:
+            m.batch_seconds.observe(time.monotonic() - started)
         return outcome.late
