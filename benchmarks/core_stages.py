@@ -14,7 +14,7 @@ import asyncio
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,17 @@ def timed(run: Callable[[], Any]) -> tuple[Any, float]:
     return result, time.perf_counter() - started
 
 
+def kept(stage: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    """``stage`` over ``items``, keeping the results of those it accepts (as the worker does)."""
+    out = []
+    for item in items:
+        try:
+            out.append(stage(item))
+        except InvalidEvent:
+            continue
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=20000)
@@ -52,16 +63,7 @@ def main() -> None:
         simulate(seed=5, days=30, out=stream, scale=max(args.events / 11000, 0.1))
         lines = stream.read_bytes().splitlines()[: args.events]
 
-    def decode_all() -> list[dict[str, Any]]:
-        out = []
-        for line in lines:
-            try:
-                out.append(validation.decode(line))
-            except InvalidEvent:
-                pass
-        return out
-
-    records, t_decode = timed(decode_all)
+    records, t_decode = timed(lambda: kept(validation.decode, lines))
 
     def compiled() -> int:
         ok = 0
@@ -80,16 +82,7 @@ def main() -> None:
     ok_ref, t_ref = timed(reference)
     assert ok_fast == ok_ref, "the two validators disagree"
 
-    def build() -> list[Any]:
-        events = []
-        for record in records:
-            try:
-                events.append(validation.to_event(record))
-            except InvalidEvent:
-                pass
-        return events
-
-    events, t_build = timed(build)
+    events, t_build = timed(lambda: kept(validation.to_event, records))
     detector = Detector(
         load_reference(),
         load_rules(ROOT / "detectors" / "data" / "rules.toml"),
