@@ -1,7 +1,7 @@
 """Container counts and volumes read out of declared goods descriptions.
 
 Clerks write the same case of water as ``矿泉水 550ml*24瓶``, ``550ML×24``, ``24 bottles x 500 ml``
-or ``农夫山泉1.5L*12``; these helpers read the count and the unit volume out of such text.
+``农夫山泉1.5L*12`` or ``Spring water 12 x 1500 ml``; these helpers read the count and the unit volume out of such text.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from detectors.text import fold
 
 _VOLUME = re.compile(r"(\d+(?:\.\d+)?)\s*(ml|毫升|l|升)(?![a-z])")
 _TIMES_COUNT = re.compile(r"[*x×]\s*(\d{1,4})(?![\d.])(?!\s*(?:ml|毫升|l|升|g|kg|克))")
+_COUNT_TIMES_VOLUME = re.compile(r"(\d{1,4})\s*[*x×]\s*\d+(?:\.\d+)?\s*(?:ml|毫升|l|升)(?![a-z])")
 _COUNT_UNIT = re.compile(r"(\d{1,4})\s*(?:瓶|罐|支|盒|个|pcs|bottles?|jars?|件)")
 _CASE_UNITS = frozenset({"箱", "case", "cases", "carton", "cartons", "ctn", "件", "pack"})
 _CONTAINER_UNITS = frozenset(
@@ -36,7 +37,7 @@ def unit_volume_ml(description: str) -> float | None:
 
 def count_in_description(description: str) -> int | None:
     text = fold(description)
-    match = _COUNT_UNIT.search(text) or _TIMES_COUNT.search(text)
+    match = _COUNT_UNIT.search(text) or _TIMES_COUNT.search(text) or _COUNT_TIMES_VOLUME.search(text)
     return int(match.group(1)) if match else None
 
 

@@ -26,14 +26,26 @@ COVER_GOODS_OVERWEIGHT = "COVER_GOODS_OVERWEIGHT"
 DENSITY_HIGH = "DENSITY_HIGH"
 UNDERDECLARED_WEIGHT = "UNDERDECLARED_WEIGHT"
 MISDECLARATION_WORD = "MISDECLARATION_WORD"
-REASON_CODES = (CONTROLLED_GOODS, COVER_GOODS_OVERWEIGHT, DENSITY_HIGH, UNDERDECLARED_WEIGHT, MISDECLARATION_WORD)
+UNECONOMIC_SHIPPING = "UNECONOMIC_SHIPPING"
+ROUTE_RISK = "ROUTE_RISK"
+REASON_CODES = (
+    CONTROLLED_GOODS,
+    COVER_GOODS_OVERWEIGHT,
+    DENSITY_HIGH,
+    UNDERDECLARED_WEIGHT,
+    MISDECLARATION_WORD,
+    UNECONOMIC_SHIPPING,
+    ROUTE_RISK,
+)
 
 REASON_TEXT = {
     CONTROLLED_GOODS: "declares a controlled rare-earth material by name or HS code",
     COVER_GOODS_OVERWEIGHT: "weighs far more than the declared containers would with their honest content",
     DENSITY_HIGH: "box density far above that of consumer goods",
     UNDERDECLARED_WEIGHT: "scale reading far above the declared weight",
-    MISDECLARATION_WORD: "declared under a name used as a cover in known cases",
+    MISDECLARATION_WORD: "sent abroad under a name used as a cover in known cases",
+    UNECONOMIC_SHIPPING: "shipping costs several times what the declared goods are worth",
+    ROUTE_RISK: "goes to or through a country known for transshipment",
 }
 
 FloatArray = npt.NDArray[np.float64]
@@ -59,6 +71,11 @@ class _Features:
     cover_matched: bool
     controlled: bool
     cover_word: bool
+    dense_explained: bool  # the declared goods are dense by nature
+    international: bool
+    route_risk: float
+    shipping_cny_per_kg: float  # NaN when the channel's cost is unknown
+    value_cny: float  # declared (or typical) value of the whole parcel; NaN when unknown
 
 
 def _matching_cover(text: str, goods: Sequence[CoverGood]) -> CoverGood | None:
@@ -72,9 +89,14 @@ def _features(event: ParcelEvent, reference: Reference, include_suspended: bool)
     controlled_list = reference.active_controlled(include_suspended)
     honest = empty = 0.0
     matched_goods: set[str] = set()
-    controlled = cover_word = False
+    controlled = cover_word = dense_explained = False
+    declared_value: float | None = 0.0
+    typical_value_per_kg = 0.0
     for item in event.items:
         text = fold(item.description)
+        declared_value = _add_value(declared_value, item.value, item.currency, reference)
+        if any(word in text for word in reference.dense_goods):
+            dense_explained = True
         if item.hs_code and any(item.hs_code.startswith(p) for c in controlled_list for p in c.hs_prefixes):
             controlled = True
         if any(word in text for c in controlled_list for word in c.words):
@@ -84,6 +106,7 @@ def _features(event: ParcelEvent, reference: Reference, include_suspended: bool)
         good = _matching_cover(text, reference.cover_goods)
         if good is None:
             continue
+        typical_value_per_kg = max(typical_value_per_kg, good.value_cny_per_kg)
         found = containers(item.description, item.quantity, item.unit, item.unit_volume_ml)
         volume = found.unit_volume_ml or good.unit_volume_ml
         honest += good.honest_weight_kg(found.count, volume)
@@ -93,8 +116,18 @@ def _features(event: ParcelEvent, reference: Reference, include_suspended: bool)
             empty += good.packaging_kg
             matched_goods.add(good.id)
     nan = math.nan
+    weight = event.weight_kg if event.weight_kg is not None else nan
+    international = _international(event)
+    if declared_value is not None and declared_value > 0:
+        value = declared_value
+    elif typical_value_per_kg > 0:
+        value = typical_value_per_kg * weight
+    else:
+        value = nan
+    economics = reference.economics
+    cost = economics.shipping_cost(event.channel, international) if economics is not None else None
     return _Features(
-        weight=event.weight_kg if event.weight_kg is not None else nan,
+        weight=weight,
         declared=event.declared_weight_kg if event.declared_weight_kg is not None else nan,
         measured=event.measured_weight_kg if event.measured_weight_kg is not None else nan,
         volume_cm3=event.dimensions.volume_cm3 if event.dimensions is not None else nan,
@@ -103,7 +136,35 @@ def _features(event: ParcelEvent, reference: Reference, include_suspended: bool)
         cover_matched=bool(matched_goods),
         controlled=controlled,
         cover_word=cover_word,
+        dense_explained=dense_explained,
+        international=international,
+        route_risk=_route_risk(event, reference),
+        shipping_cny_per_kg=cost if cost is not None else nan,
+        value_cny=value,
     )
+
+
+def _add_value(total: float | None, value: float | None, currency: str | None, reference: Reference) -> float | None:
+    """Running declared value in CNY; None once any line lacks a value or has an unknown currency."""
+    if total is None or value is None or reference.economics is None:
+        return None
+    rate = reference.economics.cny_per_unit.get(currency or "CNY")
+    return None if rate is None else total + value * rate
+
+
+def _international(event: ParcelEvent) -> bool:
+    recipient_country = event.recipient.address.country if event.recipient.address is not None else None
+    return (
+        event.channel == "cross_border_ecommerce"
+        or event.destination_country not in (None, "CN")
+        or recipient_country not in (None, "CN")
+    )
+
+
+def _route_risk(event: ParcelEvent, reference: Reference) -> float:
+    recipient_country = event.recipient.address.country if event.recipient.address is not None else None
+    countries = [event.destination_country, recipient_country, *event.transit_countries]
+    return max((reference.route_risk.get(c, 0.0) for c in countries if c), default=0.0)
 
 
 def score_batch(
@@ -125,6 +186,8 @@ def score_batch(
         column("controlled") > 0,
         column("cover_word") > 0,
     )
+    dense_explained, international = column("dense_explained") > 0, column("international") > 0
+    route_risk, shipping, value = column("route_risk"), column("shipping_cny_per_kg"), column("value_cny")
     known_weight = ~np.isnan(weight)
     weight0 = np.where(known_weight, weight, 0.0)
 
@@ -141,18 +204,41 @@ def score_batch(
         density = np.where(volume > 0, weight0 * 1000.0 / volume, 0.0)
         density_conf = np.clip((density - p.density_low) / (p.density_high - p.density_low), 0.0, 1.0)
         density_conf = density_conf * p.density_max_confidence
-        dense = density_conf > 0
+        dense = (density_conf > 0) & ~dense_explained
 
         gap = measured - declared
         underdeclared = ~np.isnan(gap) & (measured > declared * p.underdeclared_ratio) & (gap > p.underdeclared_min_kg)
         underdeclared_est = np.where(underdeclared, gap, 0.0)
 
+        # Sending it costs several times what it is worth: the content is worth more than declared.
+        economics = reference.economics
+        ratio = economics.uneconomic_ratio if economics is not None else math.inf
+        uneconomic = known_weight & (weight0 > 0) & (shipping * weight0 >= ratio * value)
+        content_est = np.where(cover_matched, np.maximum(weight0 - empty, 0.0), weight0)
+        economics_conf = economics.confidence if economics is not None else 0.0
+
     signals: list[tuple[str, npt.NDArray[np.bool_], FloatArray, FloatArray]] = [
         (CONTROLLED_GOODS, controlled & known_weight, weight0, np.full_like(weight0, p.controlled_confidence)),
         (COVER_GOODS_OVERWEIGHT, overweight, overweight_est, np.full_like(weight0, p.cover_confidence)),
-        (DENSITY_HIGH, dense & known_weight, weight0, density_conf),
+        # Dumbbells and tool sets are dense too: at home, a dense box of ordinary goods only adds to
+        # other evidence; abroad, or declared as a cover, it estimates the box's content.
+        (
+            DENSITY_HIGH,
+            dense & known_weight,
+            np.where(international | cover_word | cover_matched, weight0, 0.0),
+            density_conf,
+        ),
         (UNDERDECLARED_WEIGHT, underdeclared, underdeclared_est, np.full_like(weight0, p.underdeclared_confidence)),
-        (MISDECLARATION_WORD, cover_word & known_weight, weight0, np.full_like(weight0, p.cover_word_confidence)),
+        # Cover words describe much honest domestic trade: a word counts only on a parcel sent abroad.
+        (
+            MISDECLARATION_WORD,
+            cover_word & international & known_weight,
+            weight0,
+            np.full_like(weight0, p.cover_word_confidence),
+        ),
+        (UNECONOMIC_SHIPPING, uneconomic, content_est, np.full_like(weight0, economics_conf)),
+        # Adds confidence to what else fired; estimates nothing, so alone it scores nothing.
+        (ROUTE_RISK, route_risk > 0, np.zeros_like(weight0), route_risk),
     ]
     estimate = np.zeros_like(weight0)
     clean = np.ones_like(weight0)  # probability that no fired signal is right
@@ -167,6 +253,8 @@ def score_batch(
     results: list[ParcelScore] = []
     for i in range(len(events)):
         reasons = tuple(code for code, fired in zip(codes, fired_matrix, strict=True) if fired[i])
-        mass = float(suspect[i]) if reasons else 0.0
+        mass = float(suspect[i])
+        if mass <= 0:
+            reasons, mass = (), 0.0
         results.append(ParcelScore(suspect_mass_kg=mass, weight_kg=float(weight0[i]), reasons=reasons))
     return results

@@ -1,5 +1,6 @@
 """The recorded replay stream and its expected alerts, computed by the in-process memory store.
 
+The stream is ``parcelwatch simulate --seed 11 --days 40 --scale 0.1 --out tests/data/replay_stream.jsonl``;
 ``python -m tests.replay_expectations`` rewrites tests/data/replay_stream.expected.jsonl; the unit
 tier checks that the file still equals the memory store's result and the ground truth, and the
 integration tier checks that the real pipeline (Tansu, Faust worker, Redis/Lua) produces it.
@@ -13,14 +14,12 @@ from typing import Any
 
 import orjson
 
-from detectors.entities import EntityRef, Pseudonymizer
-from detectors.errors import InvalidEvent
-from detectors.pipeline import Detector, process_batch
+from detectors.entities import Pseudonymizer
+from detectors.offline import detect_in_order, parse_valid
+from detectors.pipeline import Detector
 from detectors.reference import load_reference
 from detectors.rules import load_rules
-from detectors.store import ClockInput, PartitionReport
 from detectors.store_memory import MemoryWindowStore
-from detectors.validation import parse
 from detectors.windows import WindowConfig
 
 DATA = Path(__file__).parent / "data"
@@ -51,35 +50,8 @@ def essence(alert: dict[str, Any]) -> dict[str, Any]:
 def memory_store_alerts(lines: list[bytes], batch: int = 500) -> list[dict[str, Any]]:
     detector = Detector(load_reference(), load_rules(RULES), Pseudonymizer(SECRET.encode()))
     store = MemoryWindowStore(WindowConfig.for_rules(detector.rules.longest_window_s))
-    events = []
-    for line in lines:
-        try:
-            events.append(parse(line))
-        except InvalidEvent:
-            continue
-
-    lateness_s = store.config.allowed_lateness_s
-
-    async def run() -> dict[str, dict[str, Any]]:
-        """One partition read in file order, then flushes with the partition idle until nothing is due."""
-        alerts: dict[str, dict[str, Any]] = {}
-        seen_max: int | None = None
-        due: tuple[EntityRef, ...] = ()
-        chunks = [events[start : start + batch] for start in range(0, len(events), batch)]
-        for chunk in [*chunks, []]:
-            while True:
-                seen_max = max([e.event_time_ms for e in chunk] + ([seen_max] if seen_max is not None else []))
-                clock = ClockInput((PartitionReport(0, seen_max, idle=not chunk),), 1, lateness_s, due)
-                outcome = await process_batch(chunk, detector, store, clock)
-                due = outcome.due
-                for alert in outcome.alerts:
-                    alerts.setdefault(alert["alert_id"], alert)
-                await store.acknowledge(outcome.raised)
-                if chunk or not due:
-                    break
-        return alerts
-
-    return sorted((essence(a) for a in asyncio.run(run()).values()), key=lambda a: a["alert_id"])
+    run = detect_in_order(parse_valid(lines), detector, store, store.config.allowed_lateness_s, batch)
+    return sorted((essence(a) for a in asyncio.run(run)), key=lambda a: a["alert_id"])
 
 
 def read_expected() -> list[dict[str, Any]]:

@@ -19,7 +19,8 @@ RULE = {
 
 def test_the_shipped_rules_load() -> None:
     rules = load_rules(Path(__file__).parents[2] / "detectors" / "data" / "rules.toml")
-    assert rules.rules and rules.longest_window_s == 30 * 86400
+    assert rules.longest_window_s == 60 * 86400
+    assert {rule.window_s // 86400 for rule in rules.rules} == {1, 7, 30, 60}
 
 
 @pytest.mark.parametrize(

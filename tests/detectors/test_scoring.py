@@ -13,7 +13,9 @@ from detectors.scoring import (
     COVER_GOODS_OVERWEIGHT,
     DENSITY_HIGH,
     MISDECLARATION_WORD,
+    ROUTE_RISK,
     UNDERDECLARED_WEIGHT,
+    UNECONOMIC_SHIPPING,
     score_batch,
 )
 
@@ -28,6 +30,10 @@ def parcel(
     dims: tuple[float, float, float] | None = None,
     measured: float | None = None,
     hs: str | None = None,
+    to: str | None = None,
+    channel: str = "express",
+    value: float | None = None,
+    currency: str | None = None,
 ) -> ParcelEvent:
     return ParcelEvent(
         event_id="e",
@@ -35,10 +41,13 @@ def parcel(
         event_type="declared",
         event_time_ms=1_767_225_600_000,
         courier="SF",
-        channel="express",
+        channel=channel,  # type: ignore[arg-type]
         sender=Party(),
         recipient=Party(),
-        items=(Item(description=description, quantity=quantity, unit=unit, hs_code=hs),),
+        destination_country=to,
+        items=(
+            Item(description=description, quantity=quantity, unit=unit, hs_code=hs, value=value, currency=currency),
+        ),
         declared_weight_kg=weight,
         measured_weight_kg=measured,
         dimensions=Dimensions(*dims) if dims else None,
@@ -72,9 +81,9 @@ def test_a_packed_mannequin_is_found_and_an_empty_one_is_not() -> None:
 
 
 def test_dense_boxes_cover_words_and_controlled_names() -> None:
-    dense = score(parcel("陶瓷添加剂 ceramic additive", 8.0, dims=(20, 15, 12)))  # 2.2 g/cm3
+    dense = score(parcel("陶瓷添加剂 ceramic additive", 8.0, dims=(20, 15, 12), to="DE"))  # 2.2 g/cm3
     assert set(dense.reasons) == {DENSITY_HIGH, MISDECLARATION_WORD}
-    word_only = score(parcel("solder paste", 2.0, dims=(30, 20, 20)))
+    word_only = score(parcel("solder paste", 2.0, dims=(30, 20, 20), to="DE"))
     assert word_only.reasons == (MISDECLARATION_WORD,) and word_only.suspect_mass_kg == pytest.approx(0.3)
     assert dense.suspect_mass_kg > 4 * word_only.suspect_mass_kg
     named = score(parcel("氧化镝 99.9%", 5.0))
@@ -111,4 +120,56 @@ def test_unknown_weight_and_empty_batches() -> None:
 
 
 def test_zero_width_characters_do_not_hide_a_cover_word() -> None:
-    assert MISDECLARATION_WORD in score(parcel("镍\u200b粉 nickel", 3.0)).reasons
+    assert MISDECLARATION_WORD in score(parcel("镍\u200b粉 nickel", 3.0, to="VN")).reasons
+
+
+def test_cover_words_at_home_are_honest_trade() -> None:
+    """Real nickel powder and ceramic additives move inside the country every day."""
+    assert score(parcel("陶瓷添加剂 25kg/袋", 25.0, channel="ltl")).suspect_mass_kg == 0
+    assert score(parcel("镍粉 nickel powder", 5.0, dims=(15, 10, 10))).suspect_mass_kg == 0  # 3.3 g/cm3
+
+
+def test_goods_dense_by_nature_explain_the_density() -> None:
+    assert score(parcel("氧化铈抛光粉 polishing powder", 20.0, dims=(30, 20, 20))).suspect_mass_kg == 0
+    assert score(parcel("氧化铈抛光粉 polishing powder", 20.0, dims=(30, 20, 20), to="DE")).suspect_mass_kg == 0
+    assert DENSITY_HIGH in score(parcel("抛光材料", 20.0, dims=(30, 20, 20), to="DE")).reasons
+
+
+def test_a_dense_box_of_ordinary_goods_at_home_only_adds_to_other_evidence() -> None:
+    """Dumbbells are dense: alone at home they score nothing, with a scale discrepancy they add."""
+    assert score(parcel("sports leisure", 27.8, dims=(30, 20, 18))).suspect_mass_kg == 0
+    both = score(parcel("sports leisure", 10.0, dims=(20, 15, 12), measured=20.0))
+    alone = score(parcel("sports leisure", 10.0, dims=(200, 150, 120), measured=20.0))
+    assert set(both.reasons) == {DENSITY_HIGH, UNDERDECLARED_WEIGHT} and both.suspect_mass_kg > alone.suspect_mass_kg
+
+
+def test_route_risk_adds_to_a_signal_and_alone_scores_nothing() -> None:
+    assert score(parcel("面霜 50ml", 2.0, 10, "罐", to="TH", channel="cross_border_ecommerce")).reasons == ()
+    home = score(parcel("陶瓷添加剂", 5.0, to="DE"))
+    risky = score(parcel("陶瓷添加剂", 5.0, to="VN"))
+    assert risky.reasons == (MISDECLARATION_WORD, ROUTE_RISK)
+    assert (
+        risky.suspect_mass_kg == pytest.approx(5.0 * (1 - 0.85 * 0.7)) and risky.suspect_mass_kg > home.suspect_mass_kg
+    )
+
+
+def test_cheap_goods_sent_abroad_at_cross_border_rates() -> None:
+    """Loose powder: a bottle weighs barely more than water, but nobody pays to send water abroad."""
+    loose = 24 * (0.019 + 0.6) + 0.4
+    at_home = score(parcel("矿泉水 550ml*24瓶", loose, 1, "箱", (40, 27, 22)))
+    abroad = score(parcel("矿泉水 550ml*24瓶", loose, 1, "箱", (40, 27, 22), to="TH", channel="cross_border_ecommerce"))
+    assert at_home.suspect_mass_kg == 0
+    assert abroad.reasons == (UNECONOMIC_SHIPPING, ROUTE_RISK)
+    assert abroad.suspect_mass_kg == pytest.approx(24 * 0.6 * (1 - 0.4 * 0.65), rel=1e-3)
+    # A declared value decides over the typical one: 2,000 USD of "water" pays its way.
+    valued = parcel(
+        "矿泉水 550ml*24瓶", loose, 1, "箱", to="TH", channel="cross_border_ecommerce", value=2000, currency="USD"
+    )
+    assert score(valued).suspect_mass_kg == 0
+    unknown_currency = replace(valued, items=(replace(valued.items[0], currency="XAU"),))
+    assert UNECONOMIC_SHIPPING in score(unknown_currency).reasons  # falls back to the typical value
+
+
+def test_honest_glass_jars_are_not_overweight() -> None:
+    assert score(parcel("面霜 50ml", 6 * 0.2 + 0.3, 6, "罐", (20, 15, 10))).suspect_mass_kg == 0
+    assert COVER_GOODS_OVERWEIGHT in score(parcel("面霜 100ml", 6 * 0.45 + 0.3, 6, "罐", (20, 15, 10))).reasons
