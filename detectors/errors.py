@@ -24,3 +24,11 @@ class ConfigError(DetectorError):
 
 class StoreError(DetectorError):
     """The window store could not apply a batch (server unreachable, script failure)."""
+
+
+class FeedbackError(DetectorError):
+    """An analyst's decision that cannot be recorded; the message says why."""
+
+
+class AlertNotFound(FeedbackError):
+    """No alert with that id in the alert store."""

@@ -28,6 +28,7 @@ class ClockInput:
     partitions: int
     lateness_s: int
     due: tuple[EntityRef, ...] = ()  # entities the previous call said were due
+    now_ms: int = 0  # wall clock, for analysts' suppressions only (event time decides windows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,4 +56,8 @@ class WindowStore(Protocol):
 
     async def acknowledge(self, alerts: Sequence[RaisedAlert]) -> None:
         """Mark alerts as stored and published so that they are not returned again."""
+        ...
+
+    async def suppress(self, entity: EntityRef, rule_id: str, until_ms: int, now_ms: int) -> None:
+        """An analyst's false positive: ``rule_id`` raises nothing for ``entity`` until ``until_ms`` (wall clock)."""
         ...

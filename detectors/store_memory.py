@@ -47,7 +47,13 @@ class MemoryWindowStore:
         for group in list(batch) + [EntityUpdates(e, ()) for e in clock.due if e not in in_batch]:
             state = self.states.setdefault(group.entity, EntityState())
             stats, pending = apply_entity(
-                state, group.entity, group.updates, rules.for_entity(group.entity.entity_type), self.config, at
+                state,
+                group.entity,
+                group.updates,
+                rules.for_entity(group.entity.entity_type),
+                self.config,
+                at,
+                clock.now_ms,
             )
             total.add(stats)
             alerts.extend(pending)
@@ -68,3 +74,6 @@ class MemoryWindowStore:
             state = self.states.get(alert.entity)
             if state is not None:
                 state.pending.pop(alert.alert_id, None)
+
+    async def suppress(self, entity: EntityRef, rule_id: str, until_ms: int, now_ms: int) -> None:
+        self.states.setdefault(entity, EntityState()).suppressed_until[rule_id] = until_ms

@@ -7,11 +7,12 @@
 --   KEYS[3i-1] anchors  ZSET  parcel key scored by anchor (event time, ms)
 --   KEYS[3i]   meta     HASH  wm (watermark), ep:<rule> episode, em:<rule> mass at last alert,
 --                             pa:<alert id> pending alert JSON, npa number of pending alerts,
---                             cf/ct first window end not yet judged / end of the ends any change reached
+--                             cf/ct first window end not yet judged / end of the ends any change reached,
+--                             sup:<rule> wall-clock ms until which an analyst suppressed the rule
 --   KEYS[#KEYS-2] maxima HASH partition -> greatest event time read from it (ms), only ever raised
 --   KEYS[#KEYS-1] idle   HASH partition -> '1' idle, '0' active
 --   KEYS[#KEYS]   due    ZSET "<entity type>:<key>" scored by cf: entities with ends to judge
--- ARGV[1]: JSON {cfg = {retention_ms, max_parcels, max_evidence, ttl_ms, partitions, lateness_ms, due_limit},
+-- ARGV[1]: JSON {cfg = {retention_ms, max_parcels, max_evidence, ttl_ms, partitions, lateness_ms, due_limit, now_ms},
 --               rules = {entity_type = {{id, width_ms, threshold, min_parcels, factor, severity, window_s}}},
 --               entities = {{et, key, u = {{parcel, time_ms, mass, weight, rank, event_id, cancelled(0/1), reasons}}}},
 --               reports = {{partition, max_ms or '', idle 0/1}}}
@@ -87,7 +88,7 @@ local function hdel_chunks(key, members)
   end
 end
 
-local stats = {added = 0, updated = 0, retracted = 0, duplicate = 0, late = 0, pruned = 0, evicted = 0}
+local stats = {added = 0, updated = 0, retracted = 0, duplicate = 0, late = 0, pruned = 0, evicted = 0, suppressed = 0}
 local pending = {}
 
 for i, ent in ipairs(req.entities) do
@@ -230,7 +231,10 @@ for i, ent in ipairs(req.entities) do
           local target = thr
           if ep > 0 then target = tonumber(redis.call('HGET', mkey, 'em:' .. rid)) * factor end
           local count = e - start + 1
-          if sum >= target and count >= minp then
+          local sup = redis.call('HGET', mkey, 'sup:' .. rid)
+          if sum >= target and count >= minp and sup and tonumber(sup) > cfg.now_ms then
+            stats['suppressed'] = stats['suppressed'] + 1
+          elseif sum >= target and count >= minp then
             ep = ep + 1
             redis.call('HSET', mkey, 'ep:' .. rid, ep, 'em:' .. rid, fmt(sum))
             local window, tw, rc = {}, 0, {}
@@ -284,7 +288,8 @@ for i, ent in ipairs(req.entities) do
   if ttl > 0 then
     redis.call('PEXPIRE', rkey, ttl)
     redis.call('PEXPIRE', zkey, ttl)
-    redis.call('PEXPIRE', mkey, ttl)
+    -- never shorten: an analyst's suppression may reach further than the idle expiry
+    if redis.call('PTTL', mkey) < ttl then redis.call('PEXPIRE', mkey, ttl) end
   end
 end
 

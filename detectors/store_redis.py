@@ -37,6 +37,13 @@ for i = 1, #ARGV do
 end
 return 1
 """
+# KEYS[1] the entity's meta hash; ARGV rule id, until (ms), now (ms). Keeps the hash at least until then.
+_SUPPRESS_LUA = """
+redis.call('HSET', KEYS[1], 'sup:' .. ARGV[1], ARGV[2])
+local left = tonumber(ARGV[2]) - tonumber(ARGV[3])
+if left > 0 and redis.call('PTTL', KEYS[1]) < left then redis.call('PEXPIRE', KEYS[1], left) end
+return 1
+"""
 
 
 def entity_keys(prefix: str, entity: EntityRef) -> list[str]:
@@ -74,6 +81,7 @@ class RedisWindowStore:
         self._prefix = prefix
         self._apply = client.register_script(_APPLY_LUA)
         self._ack = client.register_script(_ACK_LUA)
+        self._suppress = client.register_script(_SUPPRESS_LUA)
         self._clock_keys = [f"{prefix}:clock:max", f"{prefix}:clock:idle", f"{prefix}:due"]
         self.due_limit = 1000
         self.round_trips = 0
@@ -114,6 +122,7 @@ class RedisWindowStore:
                 "partitions": clock.partitions,
                 "lateness_ms": clock.lateness_s * 1000,
                 "due_limit": self.due_limit,
+                "now_ms": clock.now_ms,
             },
             "rules": {
                 kind: [
@@ -169,3 +178,10 @@ class RedisWindowStore:
             self.round_trips += 1
         except redis.exceptions.RedisError as exc:
             raise StoreError(f"alert acknowledgement failed: {exc}") from exc
+
+    async def suppress(self, entity: EntityRef, rule_id: str, until_ms: int, now_ms: int) -> None:
+        meta = entity_keys(self._prefix, entity)[2]
+        try:
+            await self._suppress(keys=[meta], args=[rule_id, until_ms, now_ms])
+        except redis.exceptions.RedisError as exc:
+            raise StoreError(f"suppression failed: {exc}") from exc

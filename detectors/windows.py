@@ -146,7 +146,7 @@ class RaisedAlert:
     reason_counts: tuple[tuple[str, int], ...]
 
 
-STATUSES = ("added", "updated", "retracted", "duplicate", "late", "pruned", "evicted")
+STATUSES = ("added", "updated", "retracted", "duplicate", "late", "pruned", "evicted", "suppressed")
 
 
 @dataclass(slots=True)
@@ -192,6 +192,7 @@ class EntityState:
     pending: dict[str, RaisedAlert] = field(default_factory=dict)
     check_from: int | None = None  # lowest window end not yet judged
     check_to: int | None = None  # ends from here on are not affected by any change (exclusive)
+    suppressed_until: dict[str, int] = field(default_factory=dict)  # rule -> wall-clock ms (analyst decision)
 
 
 def _apply_update(state: EntityState, u: ParcelUpdate, late_before: int) -> tuple[str, int | None, int | None]:
@@ -309,11 +310,15 @@ def _check_rule(
     lo: int,
     records: Sequence[tuple[str, Record]],
     config: WindowConfig,
+    stats: ApplyStats,
+    now_ms: int,
 ) -> None:
     """Judge the window ends from ``lo`` on, ascending; new alerts go to ``state.pending``.
 
     ``records``: the live records up to the last end to judge, as far back as the widest rule
-    reaches (read once for all rules); this rule uses those its own window can reach.
+    reaches (read once for all rules); this rule uses those its own window can reach. While an
+    analyst's false-positive decision suppresses the rule for this entity (until a wall-clock
+    time), a crossing is counted as suppressed and raises nothing, episode unchanged.
     """
     width = rule.window_s * 1000
     live = [kv for kv in records if kv[1].anchor_ms > lo - width]
@@ -331,6 +336,9 @@ def _check_rule(
         window_mass = sum(r.mass_kg for _, r in window)
         target = rule.threshold_kg if episode == 0 else state.last_alert_mass[rule.id] * rule.regrow_factor
         if window_mass >= target and len(window) >= rule.min_parcels:
+            if state.suppressed_until.get(rule.id, FAR_PAST_MS) > now_ms:
+                stats.counts["suppressed"] += 1
+                continue
             state.episodes[rule.id] = episode + 1
             state.last_alert_mass[rule.id] = window_mass
             alert = window_alert(rule, entity, episode + 1, window, config)
@@ -344,6 +352,7 @@ def apply_entity(
     rules: Sequence[Rule],
     config: WindowConfig,
     at: Progress | None = None,
+    now_ms: int = 0,
 ) -> tuple[ApplyStats, list[RaisedAlert]]:
     """Apply ``updates`` to one entity, prune, judge the ends that ``at`` made final.
 
@@ -370,7 +379,7 @@ def apply_entity(
         lo_end, upto = state.check_from, min(at.check_until, state.check_to) - 1
         records = [kv for kv in live_sorted(state.records.items()) if lo_end - reach < kv[1].anchor_ms <= upto]
         for rule in rules:
-            _check_rule(state, rule, entity, lo_end, records, config)
+            _check_rule(state, rule, entity, lo_end, records, config, stats, now_ms)
         if state.check_to <= at.check_until:
             state.check_from = state.check_to = None
         else:

@@ -1,4 +1,4 @@
-"""``parcelwatch`` command line: worker, replay, alerts export, simulate, demo."""
+"""``parcelwatch`` command line: worker, replay, alerts export and decide, simulate, demo."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from detectors.errors import DetectorError
 from streams.adapters import ADAPTERS, guess_format
 from streams.errors import StreamsError
 from streams.settings import DEV_SECRET, Settings
+from streams.simulate import SCENARIOS
 
 
 def _settings() -> Settings:
@@ -101,10 +102,42 @@ def cmd_alerts_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_alerts_decide(args: argparse.Namespace) -> int:
+    import time
+
+    from detectors.feedback import decide
+    from streams.wiring import build_detector, build_stores, redis_client
+
+    settings = _settings()
+    if args.suppress_days <= 0:
+        raise StreamsError("--suppress-days must be positive")
+
+    async def run() -> bytes:
+        client = redis_client(settings)
+        try:
+            windows, alerts = build_stores(settings, build_detector(settings), client)
+            decision = await decide(
+                alerts,
+                windows,
+                args.alert_id,
+                args.decision,
+                args.analyst,
+                args.note,
+                now_ms=int(time.time() * 1000),
+                suppress_for_s=int(args.suppress_days * 86400),
+            )
+            return orjson.dumps(decision.as_dict())
+        finally:
+            await client.aclose()
+
+    sys.stdout.write(asyncio.run(run()).decode() + "\n")
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from streams.simulate import simulate
 
-    truth = simulate(seed=args.seed, days=args.days, out=args.out, scale=args.scale)
+    truth = simulate(seed=args.seed, days=args.days, out=args.out, scale=args.scale, scenario=args.scenario)
     sys.stderr.write(
         f"wrote {truth['events']} events of {truth['parcels']} parcels ({len(truth['campaigns'])} campaigns) "
         f"to {args.out}; ground truth in {truth['truth_path']}\n"
@@ -170,11 +203,23 @@ def build_parser() -> argparse.ArgumentParser:
     export = alerts_sub.add_parser("export", help="write the alert store as JSON lines")
     export.add_argument("--out", type=Path, required=True)
     export.set_defaults(func=cmd_alerts_export)
+    decide = alerts_sub.add_parser(
+        "decide", help="record an analyst's decision; a false positive suppresses the rule for the entity"
+    )
+    decide.add_argument("alert_id")
+    decide.add_argument("decision", choices=["confirmed", "false_positive"])
+    decide.add_argument("--analyst", required=True, help="who decides (kept with the decision)")
+    decide.add_argument("--note", default="", help="why")
+    decide.add_argument(
+        "--suppress-days", type=float, default=90.0, help="how long a false positive silences the rule (90)"
+    )
+    decide.set_defaults(func=cmd_alerts_decide)
 
     sim = sub.add_parser("simulate", help="write a synthetic recorded stream and its ground truth")
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--days", type=int, default=14)
     sim.add_argument("--scale", type=float, default=1.0, help="multiplies the legitimate background volume")
+    sim.add_argument("--scenario", choices=sorted(SCENARIOS), default="default", help="campaign mix (default)")
     sim.add_argument("--out", type=Path, required=True)
     sim.set_defaults(func=cmd_simulate)
 

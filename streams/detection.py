@@ -79,6 +79,7 @@ class Detection:
     health: Health
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     due: tuple[EntityRef, ...] = ()
+    wall_clock: Callable[[], float] = time.time  # for analysts' suppressions only
     # Committed offsets of partitions this process has handled nothing of; they do not move while
     # we own the partition, so one look-up per assignment is enough.
     committed: dict[int, int | None] = field(default_factory=dict)
@@ -100,7 +101,7 @@ class Detection:
             done = self.clock.processed_to(tp.partition, committed)
             if highwater is not None and done is not None:
                 self.metrics.consumer_lag.labels(topic=topic, partition=str(tp.partition)).set(max(highwater - done, 0))
-        return ClockInput(tuple(reports), partitions, self.lateness_s, self.due)
+        return ClockInput(tuple(reports), partitions, self.lateness_s, self.due, int(self.wall_clock() * 1000))
 
     async def handle(self, events: Sequence[Any], consumer: Any, topic: str, partitions: int) -> None:
         async with self.lock:

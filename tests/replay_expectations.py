@@ -9,6 +9,7 @@ integration tier checks that the real pipeline (Tansu, Faust worker, Redis/Lua) 
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,12 @@ def memory_store_alerts(lines: list[bytes], batch: int = 500) -> list[dict[str, 
     store = MemoryWindowStore(WindowConfig.for_rules(detector.rules.longest_window_s))
     run = detect_in_order(parse_valid(lines), detector, store, store.config.allowed_lateness_s, batch)
     return sorted((essence(a) for a in asyncio.run(run)), key=lambda a: a["alert_id"])
+
+
+def stream_counts() -> tuple[int, int]:
+    """Lines in the recorded stream and how many of them are malformed, from its ground truth."""
+    truth = json.loads(TRUTH.read_text(encoding="utf-8"))
+    return truth["events"], truth["malformed_lines"]
 
 
 def read_expected() -> list[dict[str, Any]]:

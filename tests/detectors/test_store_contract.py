@@ -132,3 +132,34 @@ def test_one_round_trip_per_batch_and_pending_alerts_survive_until_acknowledged(
         await client.aclose()
 
     loop.run_until_complete(run())
+
+
+def test_a_suppression_silences_one_rule_for_one_entity_until_it_expires_in_both_stores(
+    redis_srv: RunningServer, loop: asyncio.AbstractEventLoop
+) -> None:
+    async def run() -> None:
+        client = aioredis.from_url(redis_srv.url)
+        redis_store = RedisWindowStore(client, CONFIG, prefix=next(_prefixes))
+        t0 = 1_767_225_600_000
+        ups = tuple(ParcelUpdate(f"p{i}", t0 + i, 3.0, 4.0, 1, f"e{i}") for i in range(3))
+        later = tuple(ParcelUpdate(f"q{i}", t0 + 40 * 3_600_000 + i, 30.0, 4.0, 1, f"f{i}") for i in range(3))
+        now_ms = 1_800_000_000_000
+        for store in (redis_store, MemoryWindowStore(CONFIG)):
+            await store.suppress(ENTITIES[0], "phone_day", until_ms=now_ms + 1000, now_ms=now_ms)
+            clock = ClockInput((PartitionReport(0, None, idle=True),), 1, 0, now_ms=now_ms)
+            await store.apply([], RULES, clock)
+            result = await store.apply([EntityUpdates(e, ups) for e in ENTITIES], RULES, clock)
+            raised = {(a.entity, a.rule_id) for a in result.alerts}
+            assert (ENTITIES[0], "phone_day") not in raised and (ENTITIES[1], "phone_day") in raised
+            assert (ENTITIES[0], "phone_long") in raised  # the other rule still speaks
+            assert result.stats.counts["suppressed"] == 2  # the two window ends that cross (6 kg, 9 kg)
+            await store.acknowledge(result.alerts)
+            # Once the suppression has expired, the entity's next crossing raises the first episode.
+            expired = ClockInput((PartitionReport(0, None, idle=True),), 1, 0, now_ms=now_ms + 1000)
+            after = await store.apply([EntityUpdates(ENTITIES[0], later)], RULES, expired)
+            assert [(a.rule_id, a.episode) for a in after.alerts if a.rule_id == "phone_day"] == [("phone_day", 1)]
+        meta = entity_keys(redis_store._prefix, ENTITIES[0])[2]
+        assert await client.pttl(meta) > 0  # the suppression's hash expires like every entity key
+        await client.aclose()
+
+    loop.run_until_complete(run())

@@ -1,4 +1,4 @@
-"""The console script as users run it: clear errors, simulate, export, and the demo."""
+"""The console script as users run it: clear errors, simulate, export, decide, and the demo."""
 
 from __future__ import annotations
 
@@ -80,6 +80,18 @@ def test_alerts_export_writes_the_store_as_json_lines(live_settings: Settings, t
     assert lines and lines == replayed.read_bytes().splitlines()
     required = json.loads((ROOT / "detectors" / "contracts" / "alert.schema.json").read_text())["required"]
     assert all(set(required) <= set(orjson.loads(line)) for line in lines)
+    assert {orjson.loads(line)["status"] for line in lines} == {"new"}
+
+    first = orjson.loads(lines[0])["alert_id"]
+    env = settings_env(live_settings)
+    decided = cli("alerts", "decide", first, "false_positive", "--analyst", "A. Analyst", "--note", "shop", env=env)
+    assert decided.returncode == 0, decided.stderr
+    assert json.loads(decided.stdout)["suppressed_until_ms"] > time.time() * 1000 + 89 * 86400 * 1000
+    cli("alerts", "export", "--out", str(exported), env=env)
+    after = {a["alert_id"]: a for a in map(orjson.loads, exported.read_bytes().splitlines())}
+    assert after[first]["status"] == "false_positive" and after[first]["decisions"][0]["analyst"] == "A. Analyst"
+    missing = cli("alerts", "decide", "no-such-alert", "confirmed", "--analyst", "A", env=env)
+    assert missing.returncode == 2 and "no alert 'no-such-alert'" in missing.stderr
 
 
 @pytest.mark.integration
