@@ -127,13 +127,18 @@ def parse_rules(data: dict[str, Any], where: str) -> RuleSet:
     return RuleSet(version=version, rules=tuple(rules))
 
 
+def parse_rules_text(text: str, where: str) -> RuleSet:
+    """A rules document (TOML) as read from a file or a control message; ``where`` names it in errors."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: not valid TOML: {exc}") from None
+    return parse_rules(data, where)
+
+
 def load_rules(path: Path) -> RuleSet:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read rules file {path}: {exc.strerror}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse_rules(data, str(path))
+    return parse_rules_text(text, str(path))

@@ -86,6 +86,15 @@ class RedisWindowStore:
         self.due_limit = 1000
         self.round_trips = 0
 
+    @property
+    def config(self) -> WindowConfig:
+        return self._config
+
+    @config.setter
+    def config(self, config: WindowConfig) -> None:
+        """Takes effect from the next call (rules reloaded while running may reach further back)."""
+        self._config = config
+
     def _request(self, groups: Sequence[EntityUpdates], rules: RuleSet, clock: ClockInput) -> tuple[list[str], bytes]:
         keys: list[str] = []
         entities: list[dict[str, Any]] = []

@@ -18,13 +18,14 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
-from detectors.rules import parse_duration
+from detectors.rules import RuleSet, parse_duration
 from streams.adapters import ADAPTERS, Adapter, Rejected
 from streams.detection import Detection, StreamClock
 from streams.health import Health
 from streams.metrics import Metrics
+from streams.rules_control import follow_rules
 from streams.settings import Settings
-from streams.wiring import build_detector, build_stores, redis_client
+from streams.wiring import build_detector, build_stores, redis_client, window_config
 
 log = logging.getLogger("parcelwatch.worker")
 
@@ -77,7 +78,6 @@ def logging_config(level: str) -> dict[str, Any]:
 
 def create_app(settings: Settings, metrics: Metrics, health: Health) -> faust.App:
     detector = build_detector(settings)
-    metrics.rules_info.labels(version=detector.rules.version).set(1)
     metrics.known_rules(detector.rules)
     app = faust.App(
         settings.app_id,
@@ -188,6 +188,21 @@ def create_app(settings: Settings, metrics: Metrics, health: Health) -> faust.Ap
         metrics=metrics,
         health=health,
     )
+
+    async def use_rules(rules: RuleSet) -> None:
+        if rules == detection.detector.rules:
+            return
+        await detection.set_rules(rules, window_config(settings, rules))
+        metrics.known_rules(rules)
+        log.info("rules in force", extra={"version": rules.version, "rules": len(rules.rules)})
+
+    def refused(message: str) -> None:
+        metrics.rules_refused.inc()
+        log.error("rules refused; the rules in force stay", extra={"error": message})
+
+    @app.task
+    async def rules_control() -> None:
+        await follow_rules(settings, use_rules, refused)
 
     def partitions() -> int:
         return app.consumer.topic_partitions(canonical.get_topic_name()) or settings.partitions

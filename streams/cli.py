@@ -1,4 +1,4 @@
-"""``parcelwatch`` command line: worker, replay, alerts export and decide, simulate, demo."""
+"""``parcelwatch`` command line: worker, replay, alerts export and decide, rules check and publish, simulate, demo."""
 
 from __future__ import annotations
 
@@ -134,6 +134,26 @@ def cmd_alerts_decide(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rules_check(args: argparse.Namespace) -> int:
+    from detectors.rules import load_rules
+
+    rules = load_rules(args.file)
+    sys.stdout.write(f"{args.file}: version {rules.version}, {len(rules.rules)} rules, valid\n")
+    return 0
+
+
+def cmd_rules_publish(args: argparse.Namespace) -> int:
+    from streams.rules_control import publish_rules
+
+    settings = _settings()
+    rules = asyncio.run(publish_rules(settings, args.file))
+    sys.stdout.write(
+        f"published version {rules.version} ({len(rules.rules)} rules) to {settings.topic('rules.control')}; "
+        "every worker applies it from its next batch\n"
+    )
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from streams.simulate import simulate
 
@@ -214,6 +234,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--suppress-days", type=float, default=90.0, help="how long a false positive silences the rule (90)"
     )
     decide.set_defaults(func=cmd_alerts_decide)
+
+    rules = sub.add_parser("rules", help="the alert rules")
+    rules_sub = rules.add_subparsers(dest="rules_command", required=True)
+    check = rules_sub.add_parser("check", help="validate a rules file as the worker would")
+    check.add_argument("file", type=Path)
+    check.set_defaults(func=cmd_rules_check)
+    publish = rules_sub.add_parser("publish", help="validate, then send a rules file to every running worker")
+    publish.add_argument("file", type=Path)
+    publish.set_defaults(func=cmd_rules_publish)
 
     sim = sub.add_parser("simulate", help="write a synthetic recorded stream and its ground truth")
     sim.add_argument("--seed", type=int, default=1)

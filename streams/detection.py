@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -24,9 +24,11 @@ from detectors.entities import EntityRef
 from detectors.errors import InvalidEvent
 from detectors.events import ParcelEvent
 from detectors.pipeline import Detector, process_batch
+from detectors.rules import RuleSet
 from detectors.store import ClockInput, PartitionReport
 from detectors.store_redis import RedisWindowStore
 from detectors.validation import decode, to_event
+from detectors.windows import WindowConfig
 from streams.health import Health
 from streams.metrics import Metrics
 from streams.retry import with_retry
@@ -102,6 +104,12 @@ class Detection:
             if highwater is not None and done is not None:
                 self.metrics.consumer_lag.labels(topic=topic, partition=str(tp.partition)).set(max(highwater - done, 0))
         return ClockInput(tuple(reports), partitions, self.lateness_s, self.due, int(self.wall_clock() * 1000))
+
+    async def set_rules(self, rules: RuleSet, config: WindowConfig) -> None:
+        """New rules (and the retention they need) from the next batch on; never in the middle of one."""
+        async with self.lock:
+            self.detector = replace(self.detector, rules=rules)
+            self.window_store.config = config
 
     async def handle(self, events: Sequence[Any], consumer: Any, topic: str, partitions: int) -> None:
         async with self.lock:

@@ -81,6 +81,9 @@ class Metrics:
             registry=r,
         )
         self.rules_info = Gauge("parcelwatch_rules_info", "Rules version in force (value 1)", ["version"], registry=r)
+        self.rules_refused = Counter(
+            "parcelwatch_rules_refused_total", "Rules control messages refused (the rules in force stay)", registry=r
+        )
         self.redis_memory = Gauge("parcelwatch_redis_memory_bytes", "Redis used_memory, sampled", registry=r)
         self.redis_keys = Gauge(
             "parcelwatch_redis_keys", "Keys in the Redis database, sampled (about 3 per tracked entity)", registry=r
@@ -102,7 +105,9 @@ class Metrics:
         self.dead_letters.labels(stage="window", reason="late")
 
     def known_rules(self, rules: RuleSet) -> None:
-        """Alert counters of every rule in force start at 0."""
+        """The version in force is the only one shown; alert counters of every rule in force start at 0."""
+        self.rules_info.clear()
+        self.rules_info.labels(version=rules.version).set(1)
         for rule in rules.rules:
             self.alerts.labels(rule=rule.id, severity=rule.severity)
 

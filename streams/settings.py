@@ -40,7 +40,9 @@ class Settings(BaseSettings):
     log_level: str = Field("info", description="crit, error, warn, info or debug")
 
     def topic(self, suffix: str) -> str:
-        return f"{self.topic_prefix}parcels.{suffix}" if suffix != "alerts" else f"{self.topic_prefix}alerts"
+        if suffix in ("alerts", "rules.control"):
+            return f"{self.topic_prefix}{suffix}"
+        return f"{self.topic_prefix}parcels.{suffix}"
 
     @property
     def bootstrap_servers(self) -> str:
