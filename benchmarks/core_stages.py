@@ -97,10 +97,10 @@ def main() -> None:
         clock = ClockInput((PartitionReport(0, None, idle=False),), 1, 6 * 3600)
         started = time.perf_counter()
         for start in range(0, len(events), 1000):
-            groups, _ = entity_updates(
+            groups, _, links = entity_updates(
                 events[start : start + 1000], scores[start : start + 1000], detector.pseudonymizer
             )
-            await store.apply(groups, detector.rules, clock)
+            await store.apply(groups, detector.rules, clock, links)
         elapsed = time.perf_counter() - started
         await client.aclose()
         return elapsed

@@ -23,7 +23,12 @@ ENTITY_TYPES: Final = (
     "recipient",
     "recipient_address",
     "pickup_point",
+    "cluster",  # identities joined by shared phones, accounts and rooms (detectors/clusters.py)
 )
+
+# Identifiers strong enough to join two identities into one cluster: a building is not (hundreds
+# of households), a room is.
+NODE_TYPES: Final = ("sender_phone", "sender_account", "sender_room")
 
 _DIGITS = re.compile(r"\d+")
 # Building markers written differently by different clerks; all become 栋.
@@ -82,6 +87,28 @@ def normalise_building(address: Address | None) -> str | None:
     return f"{region}|{street}"
 
 
+@functools.lru_cache(maxsize=65536)
+def normalise_room(address: Address | None) -> str | None:
+    """The building plus the room number (the last number written after it); None without a room.
+
+    ``3栋1单元502室``, ``3幢502``, ``3号楼1单元502`` and `` 3-1-502`` are one room. The unit is
+    dropped because clerks often leave it out; two rooms 502 in two units of one building then
+    share a key, a small price beside missing the same room written two ways.
+    """
+    building = normalise_building(address)
+    if building is None or address is None or address.street is None:
+        return None
+    street = fold(address.street)
+    dashed = _DASHED_UNIT.search(street)
+    if dashed is not None:
+        room = dashed.group(3) or dashed.group(2)
+    else:
+        mark = _BUILDING_MARK.search(street)
+        numbers = _DIGITS.findall(street[mark.end() :]) if mark is not None else []
+        room = numbers[-1] if numbers else None
+    return f"{building}|{room}" if room else None
+
+
 def clear_identities(event: ParcelEvent) -> dict[str, str]:
     """Entity type -> normalised clear identifier, for each entity the event names."""
     found: dict[str, str | None] = {
@@ -126,3 +153,11 @@ class Pseudonymizer:
     def entities(self, event: ParcelEvent) -> list[tuple[EntityRef, str]]:
         """Each entity of ``event`` with its clear identifier (kept only for alert labels)."""
         return [(EntityRef(kind, self.key(kind, clear)), clear) for kind, clear in clear_identities(event).items()]
+
+    def nodes(self, event: ParcelEvent, entities: list[tuple[EntityRef, str]]) -> tuple[str, ...]:
+        """The sender's strong identifiers as ``type:pseudonym``, sorted: what links identities into clusters."""
+        found = [f"{ref.entity_type}:{ref.key}" for ref, _ in entities if ref.entity_type in NODE_TYPES]
+        room = normalise_room(event.sender.address)
+        if room is not None:
+            found.append(f"sender_room:{self.key('sender_room', room)}")
+        return tuple(sorted(found))

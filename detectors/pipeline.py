@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from detectors.alerts import alert_document
+from detectors.clusters import ClusterEntry
 from detectors.entities import EntityRef, Pseudonymizer
 from detectors.events import ParcelEvent
 from detectors.reference import Reference
@@ -48,10 +49,15 @@ class BatchOutcome:
 
 def entity_updates(
     events: Sequence[ParcelEvent], scores: Sequence[ParcelScore], pseudonymizer: Pseudonymizer
-) -> tuple[list[EntityUpdates], dict[EntityRef, str]]:
-    """Group the batch's parcel updates by entity, keeping stream order within each entity."""
+) -> tuple[list[EntityUpdates], dict[EntityRef, str], list[ClusterEntry]]:
+    """Group the batch's parcel updates by entity, keeping stream order within each entity.
+
+    Events with suspect mass (and cancellations) also link their sender's identifiers into
+    clusters; an event without any identifier links nothing.
+    """
     grouped: dict[EntityRef, list[ParcelUpdate]] = {}
     labels: dict[EntityRef, str] = {}
+    links: list[ClusterEntry] = []
     for event, score in zip(events, scores, strict=True):
         update = ParcelUpdate(
             parcel_key=event.parcel_key,
@@ -63,10 +69,15 @@ def entity_updates(
             cancelled=event.event_type == "cancelled",
             reasons=score.reasons,
         )
-        for entity, clear in pseudonymizer.entities(event):
+        entities = pseudonymizer.entities(event)
+        for entity, clear in entities:
             grouped.setdefault(entity, []).append(update)
             labels[entity] = clear
-    return [EntityUpdates(entity, tuple(updates)) for entity, updates in grouped.items()], labels
+        if update.mass_kg > 0 or update.cancelled:
+            nodes = pseudonymizer.nodes(event, entities)
+            if nodes:
+                links.append(ClusterEntry(update, nodes))
+    return [EntityUpdates(entity, tuple(updates)) for entity, updates in grouped.items()], labels, links
 
 
 async def process_batch(
@@ -78,8 +89,8 @@ async def process_batch(
     ``late``. The caller stores and publishes ``alerts``, then acknowledges them.
     """
     scores = score_batch(events, detector.reference, include_suspended=detector.include_suspended)
-    groups, labels = entity_updates(events, scores, detector.pseudonymizer)
-    result = await store.apply(groups, detector.rules, clock)
+    groups, labels, links = entity_updates(events, scores, detector.pseudonymizer)
+    result = await store.apply(groups, detector.rules, clock, links)
     thresholds = {rule.id: rule.threshold_kg for rule in detector.rules.rules}
     alerts = [
         alert_document(

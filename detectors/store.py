@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from detectors.clusters import ClusterEntry
 from detectors.entities import EntityRef
 from detectors.rules import RuleSet
 from detectors.windows import ApplyStats, EntityUpdates, Progress, RaisedAlert
@@ -40,13 +41,21 @@ class BatchResult:
 
 
 class WindowStore(Protocol):
-    async def apply(self, batch: Sequence[EntityUpdates], rules: RuleSet, clock: ClockInput) -> BatchResult:
+    async def apply(
+        self,
+        batch: Sequence[EntityUpdates],
+        rules: RuleSet,
+        clock: ClockInput,
+        links: Sequence[ClusterEntry] = (),
+    ) -> BatchResult:
         """One atomic step of the stream, in one round trip:
 
         1. read the group-wide progress as it stood before this call (horizon, late bound);
         2. apply the batch (late updates are refused) and judge the due entities and the batch's
            entities up to the horizon;
-        3. merge this worker's partition reports; return the entities now due.
+        3. add the batch's cluster ``links`` to the pending set and fold in those now final
+           (:mod:`detectors.clusters`), judging the clusters they touch;
+        4. merge this worker's partition reports; return the entities now due.
 
         Judging and refusing with the same progress, atomically, is what keeps alerts exact with
         several workers. The result carries every raised alert not yet acknowledged for the

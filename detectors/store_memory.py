@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from detectors.clusters import CLUSTER, ClusterEntry, merge_into, survivor
 from detectors.entities import EntityRef
 from detectors.rules import RuleSet
 from detectors.store import BatchResult, ClockInput
 from detectors.windows import (
+    FAR_PAST_MS,
     ApplyStats,
     EntityState,
     EntityUpdates,
+    ParcelUpdate,
     Progress,
     RaisedAlert,
     WindowConfig,
@@ -20,10 +23,13 @@ from detectors.windows import (
 
 
 class MemoryWindowStore:
-    def __init__(self, config: WindowConfig, due_limit: int = 1000) -> None:
+    def __init__(self, config: WindowConfig, due_limit: int = 1000, cluster_limit: int = 5000) -> None:
         self.config = config
         self.due_limit = due_limit
+        self.cluster_limit = cluster_limit
         self.states: dict[EntityRef, EntityState] = {}
+        self.pending: set[bytes] = set()  # cluster entries waiting for the horizon
+        self.parent: dict[str, str] = {}  # identifier -> the identifier it was joined under
         self.maxima: dict[int, int] = {}
         self.idle: set[int] = set()
 
@@ -39,24 +45,42 @@ class MemoryWindowStore:
         )
         return tuple(entity for _, _, entity in due[: self.due_limit])
 
-    async def apply(self, batch: Sequence[EntityUpdates], rules: RuleSet, clock: ClockInput) -> BatchResult:
+    async def apply(
+        self,
+        batch: Sequence[EntityUpdates],
+        rules: RuleSet,
+        clock: ClockInput,
+        links: Sequence[ClusterEntry] = (),
+    ) -> BatchResult:
         at = self._progress(clock)
         total = ApplyStats()
-        alerts: list[RaisedAlert] = []
-        in_batch = {group.entity for group in batch}
-        for group in list(batch) + [EntityUpdates(e, ()) for e in clock.due if e not in in_batch]:
-            state = self.states.setdefault(group.entity, EntityState())
+        alerts: dict[str, RaisedAlert] = {}
+
+        def run(entity: EntityRef, updates: Sequence[ParcelUpdate], upto: Progress, judge_from: int | None) -> None:
+            state = self.states.setdefault(entity, EntityState())
             stats, pending = apply_entity(
                 state,
-                group.entity,
-                group.updates,
-                rules.for_entity(group.entity.entity_type),
+                entity,
+                updates,
+                rules.for_entity(entity.entity_type),
                 self.config,
-                at,
+                upto,
                 clock.now_ms,
+                judge_from,
             )
             total.add(stats)
-            alerts.extend(pending)
+            alerts.update((a.alert_id, a) for a in pending)
+
+        in_batch = {group.entity for group in batch}
+        later = [e for e in clock.due if e not in in_batch and e.entity_type == CLUSTER]
+        for group in list(batch) + [EntityUpdates(e, ()) for e in clock.due if e not in in_batch]:
+            if group.entity.entity_type != CLUSTER:
+                run(group.entity, group.updates, at, None)
+        self.pending.update(entry.encode() for entry in links if entry.update.event_time_ms >= at.late_before)
+        cluster_until, touched = self._advance_clusters(at.check_until, run)
+        for entity in sorted(touched | set(later), key=lambda e: e.key.encode()):
+            if entity.key not in self.parent:  # still a root
+                run(entity, (), Progress(cluster_until, FAR_PAST_MS), None)
         for report in clock.reports:
             if report.max_event_ms is not None:
                 self.maxima[report.partition] = max(
@@ -66,8 +90,49 @@ class MemoryWindowStore:
                 self.idle.add(report.partition)
             else:
                 self.idle.discard(report.partition)
-        alerts.sort(key=lambda a: (a.last_event_ms, a.alert_id))
-        return BatchResult(total, alerts, at, self._due(self._progress(clock)))
+        ordered = sorted(alerts.values(), key=lambda a: (a.last_event_ms, a.alert_id))
+        return BatchResult(total, ordered, at, self._due(self._progress(clock)))
+
+    def _root(self, node: str) -> str:
+        while node in self.parent:
+            node = self.parent[node]
+        return node
+
+    def _advance_clusters(
+        self, horizon: int, run: Callable[[EntityRef, Sequence[ParcelUpdate], Progress, int | None], None]
+    ) -> tuple[int, set[EntityRef]]:
+        """Fold the final cluster entries in, oldest first; return how far cluster ends are final."""
+        ready = sorted(
+            (entry_time, member)
+            for member in self.pending
+            if (entry_time := ClusterEntry.decode(member).update.event_time_ms) < horizon
+        )
+        touched: set[EntityRef] = set()
+        for t, member in ready[: self.cluster_limit]:
+            self.pending.discard(member)
+            entry = ClusterEntry.decode(member)
+            roots = sorted({self._root(node) for node in entry.nodes}, key=str.encode)
+            for root in roots:  # their ends before t are final: judge them before anything changes
+                run(EntityRef(CLUSTER, root), (), Progress(t, FAR_PAST_MS), None)
+            keep = roots[0]
+            for root in roots[1:]:
+                keep = survivor(
+                    (keep, len(self.states[EntityRef(CLUSTER, keep)].records)),
+                    (root, len(self.states[EntityRef(CLUSTER, root)].records)),
+                )
+            for root in roots:
+                if root != keep:
+                    absorbed = EntityRef(CLUSTER, root)
+                    self.states[absorbed] = merge_into(self.states[EntityRef(CLUSTER, keep)], self.states[absorbed])
+                    self.parent[root] = keep
+                    touched.discard(absorbed)
+            for node in entry.nodes:
+                if node != keep:
+                    self.parent[node] = keep
+            run(EntityRef(CLUSTER, keep), (entry.update,), Progress(t, FAR_PAST_MS), t)
+            touched.add(EntityRef(CLUSTER, keep))
+        until = ready[self.cluster_limit][0] if len(ready) > self.cluster_limit else horizon
+        return until, touched
 
     async def acknowledge(self, alerts: Sequence[RaisedAlert]) -> None:
         for alert in alerts:

@@ -12,7 +12,11 @@
 --   KEYS[#KEYS-2] maxima HASH partition -> greatest event time read from it (ms), only ever raised
 --   KEYS[#KEYS-1] idle   HASH partition -> '1' idle, '0' active
 --   KEYS[#KEYS]   due    ZSET "<entity type>:<key>" scored by cf: entities with ends to judge
--- ARGV[1]: JSON {cfg = {retention_ms, max_parcels, max_evidence, ttl_ms, partitions, lateness_ms, due_limit, now_ms},
+-- Cluster keys (not in KEYS: the roots are found here; one Redis only): <prefix>:cl:pending ZSET of
+--   entries scored by event time, <prefix>:cl:parent HASH identifier -> identifier it joined under,
+--   and the three keys of each cluster entity "cluster:<root>".
+-- ARGV[1]: JSON {cfg = {retention_ms, max_parcels, max_evidence, ttl_ms, partitions, lateness_ms, due_limit, now_ms,
+--                       prefix, cluster_limit}, links = {{time_ms, entry JSON}},
 --               rules = {entity_type = {{id, width_ms, threshold, min_parcels, factor, severity, window_s}}},
 --               entities = {{et, key, u = {{parcel, time_ms, mass, weight, rank, event_id, cancelled(0/1), reasons}}}},
 --               reports = {{partition, max_ms or '', idle 0/1}}}
@@ -91,8 +95,8 @@ end
 local stats = {added = 0, updated = 0, retracted = 0, duplicate = 0, late = 0, pruned = 0, evicted = 0, suppressed = 0}
 local pending = {}
 
-for i, ent in ipairs(req.entities) do
-  local rkey, zkey, mkey = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
+-- Apply one entity's updates, prune, judge its ends before check_until (see windows.apply_entity).
+local function process(ent, rkey, zkey, mkey, check_until, late_before, judge_from)
   local wm_raw = redis.call('HGET', mkey, 'wm')
   local wm = wm_raw and tonumber(wm_raw) or nil
   local wm_before = wm
@@ -172,6 +176,10 @@ for i, ent in ipairs(req.entities) do
   local reach = 0
   for _, rule in ipairs(rules) do
     if rule[2] > reach then reach = rule[2] end
+  end
+  if lo ~= nil and judge_from ~= nil then
+    if judge_from > lo then lo = judge_from end
+    if lo >= hi + reach then lo, hi = nil, nil end
   end
   local cf_raw, ct_raw = unpack(redis.call('HMGET', mkey, 'cf', 'ct'))
   local cf, ct = cf_raw and tonumber(cf_raw) or nil, ct_raw and tonumber(ct_raw) or nil
@@ -290,6 +298,161 @@ for i, ent in ipairs(req.entities) do
     redis.call('PEXPIRE', zkey, ttl)
     -- never shorten: an analyst's suppression may reach further than the idle expiry
     if redis.call('PTTL', mkey) < ttl then redis.call('PEXPIRE', mkey, ttl) end
+  end
+end
+
+local function keys_of(et, key)
+  local base = cfg.prefix .. ':{' .. et .. ':' .. key .. '}'
+  return base .. ':r', base .. ':z', base .. ':m'
+end
+
+local later = {}
+for i, ent in ipairs(req.entities) do
+  if ent.et == 'cluster' then
+    later[#later + 1] = ent.key
+  else
+    process(ent, KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i], check_until, late_before, nil)
+  end
+end
+
+-- Clusters (detectors/clusters.py): pending entries fold in, oldest first, once final.
+local pend_key, parent_key = cfg.prefix .. ':cl:pending', cfg.prefix .. ':cl:parent'
+for _, link in ipairs(req.links) do
+  if link[1] >= late_before then redis.call('ZADD', pend_key, 'NX', link[1], link[2]) end
+end
+
+local function root_of(node)
+  while true do
+    local up = redis.call('HGET', parent_key, node)
+    if not up then return node end
+    node = up
+  end
+end
+
+local function survivor(a, b)
+  local na, nb = redis.call('HLEN', (keys_of('cluster', a))), redis.call('HLEN', (keys_of('cluster', b)))
+  if na ~= nb then
+    if na > nb then return a end
+    return b
+  end
+  if bytes_less(a, b) then return a end
+  return b
+end
+
+local function merge(keep, gone)
+  local kr, kz, km = keys_of('cluster', keep)
+  local gr, gz, gm = keys_of('cluster', gone)
+  local all = redis.call('HGETALL', gr)
+  for j = 1, #all, 2 do
+    local pid, rec = all[j], decode(all[j + 1])
+    local mine_raw = redis.call('HGET', kr, pid)
+    if mine_raw then
+      local mine = decode(mine_raw)
+      local win = mine
+      if newer(rec.r, rec.vt, rec.vid, mine) then win = rec end
+      local cancelled = rec.c or mine.c
+      local out = {a = math.min(rec.a, mine.a), m = win.m, w = win.w, r = win.r, vt = win.vt, vid = win.vid,
+                   c = cancelled, rs = win.rs}
+      if cancelled then out.m = 0 end
+      redis.call('HSET', kr, pid, encode(out))
+      redis.call('ZADD', kz, out.a, pid)
+    else
+      redis.call('HSET', kr, pid, all[j + 1])
+      redis.call('ZADD', kz, rec.a, pid)
+    end
+  end
+  local flat = redis.call('HGETALL', gm)
+  local g = {}
+  for j = 1, #flat, 2 do g[flat[j]] = flat[j + 1] end
+  local mine = {}
+  local mflat = redis.call('HGETALL', km)
+  for j = 1, #mflat, 2 do mine[mflat[j]] = mflat[j + 1] end
+  if g.wm and ((not mine.wm) or tonumber(g.wm) > tonumber(mine.wm)) then redis.call('HSET', km, 'wm', g.wm) end
+  local kept = {}
+  for field, value in pairs(g) do
+    local kind = string.sub(field, 1, 3)
+    if kind == 'ep:' then
+      local rid = string.sub(field, 4)
+      local ep, em = tonumber(value), tonumber(g['em:' .. rid])
+      local kep, kem = tonumber(mine[field] or '0'), tonumber(mine['em:' .. rid] or '0')
+      if ep > kep or (ep == kep and em > kem) then
+        redis.call('HSET', km, field, value, 'em:' .. rid, g['em:' .. rid])
+      end
+    elseif kind == 'sup' then
+      if (not mine[field]) or tonumber(value) > tonumber(mine[field]) then redis.call('HSET', km, field, value) end
+    elseif kind == 'pa:' or field == 'npa' then
+      kept[#kept + 1] = field
+      kept[#kept + 1] = value
+    end
+  end
+  if g.cf and ((not mine.cf) or tonumber(g.cf) < tonumber(mine.cf)) then redis.call('HSET', km, 'cf', g.cf) end
+  if g.ct and ((not mine.ct) or tonumber(g.ct) > tonumber(mine.ct)) then redis.call('HSET', km, 'ct', g.ct) end
+  redis.call('DEL', gr, gz, gm)
+  redis.call('ZREM', due_key, 'cluster:' .. gone)
+  if #kept > 0 then
+    -- alerts raised but not yet acknowledged stay where they were raised
+    redis.call('HSET', gm, unpack(kept))
+    if ttl > 0 then redis.call('PEXPIRE', gm, ttl) end
+  end
+end
+
+local ready = redis.call('ZRANGEBYSCORE', pend_key, '-inf', '(' .. fmt(check_until), 'WITHSCORES', 'LIMIT', 0,
+                         cfg.cluster_limit + 1)
+local touched, touched_list = {}, {}
+local taken = math.min(#ready / 2, cfg.cluster_limit)
+for k = 1, taken do
+  local member = ready[2 * k - 1]
+  redis.call('ZREM', pend_key, member)
+  local e = cjson.decode(member)
+  local t, nodes = e[1], e[9]
+  local seen, roots = {}, {}
+  for _, node in ipairs(nodes) do
+    local r = root_of(node)
+    if not seen[r] then
+      seen[r] = true
+      roots[#roots + 1] = r
+    end
+  end
+  table.sort(roots, bytes_less)
+  for _, r in ipairs(roots) do
+    local rk, zk, mk = keys_of('cluster', r)
+    process({et = 'cluster', key = r, u = {}}, rk, zk, mk, t, -far, nil)
+  end
+  local keep = roots[1]
+  for j = 2, #roots do keep = survivor(keep, roots[j]) end
+  for _, r in ipairs(roots) do
+    if r ~= keep then
+      merge(keep, r)
+      redis.call('HSET', parent_key, r, keep)
+      touched[r] = nil
+    end
+  end
+  for _, node in ipairs(nodes) do
+    if node ~= keep then redis.call('HSET', parent_key, node, keep) end
+  end
+  local rk, zk, mk = keys_of('cluster', keep)
+  process({et = 'cluster', key = keep, u = {{e[2], t, e[3], e[4], e[5], e[6], e[7], e[8]}}}, rk, zk, mk, t, -far, t)
+  if not touched[keep] then
+    touched[keep] = true
+    touched_list[#touched_list + 1] = keep
+  end
+end
+local cluster_until = check_until
+if #ready / 2 > cfg.cluster_limit then cluster_until = tonumber(ready[2 * cfg.cluster_limit + 2]) end
+local finals, final_seen = {}, {}
+for _, list in ipairs({touched_list, later}) do
+  for _, r in ipairs(list) do
+    if (list == later or touched[r]) and not final_seen[r] then
+      final_seen[r] = true
+      finals[#finals + 1] = r
+    end
+  end
+end
+table.sort(finals, bytes_less)
+for _, r in ipairs(finals) do
+  if redis.call('HEXISTS', parent_key, r) == 0 then
+    local rk, zk, mk = keys_of('cluster', r)
+    process({et = 'cluster', key = r, u = {}}, rk, zk, mk, cluster_until, -far, nil)
   end
 end
 

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 import redis.exceptions
 
+from detectors.clusters import CLUSTER, ClusterEntry
 from detectors.entities import EntityRef
 from detectors.errors import StoreError
 from detectors.rules import RuleSet
@@ -84,6 +85,7 @@ class RedisWindowStore:
         self._suppress = client.register_script(_SUPPRESS_LUA)
         self._clock_keys = [f"{prefix}:clock:max", f"{prefix}:clock:idle", f"{prefix}:due"]
         self.due_limit = 1000
+        self.cluster_limit = 5000
         self.round_trips = 0
 
     @property
@@ -95,7 +97,9 @@ class RedisWindowStore:
         """Takes effect from the next call (rules reloaded while running may reach further back)."""
         self._config = config
 
-    def _request(self, groups: Sequence[EntityUpdates], rules: RuleSet, clock: ClockInput) -> tuple[list[str], bytes]:
+    def _request(
+        self, groups: Sequence[EntityUpdates], rules: RuleSet, clock: ClockInput, links: Sequence[ClusterEntry]
+    ) -> tuple[list[str], bytes]:
         keys: list[str] = []
         entities: list[dict[str, Any]] = []
         kinds: set[str] = set()
@@ -132,13 +136,16 @@ class RedisWindowStore:
                 "lateness_ms": clock.lateness_s * 1000,
                 "due_limit": self.due_limit,
                 "now_ms": clock.now_ms,
+                "prefix": self._prefix,
+                "cluster_limit": self.cluster_limit,
             },
+            "links": [[link.update.event_time_ms, link.encode().decode()] for link in links],
             "rules": {
                 kind: [
                     [r.id, r.window_s * 1000, r.threshold_kg, r.min_parcels, r.regrow_factor, r.severity, r.window_s]
                     for r in rules.for_entity(kind)
                 ]
-                for kind in sorted(kinds)
+                for kind in sorted(kinds | {CLUSTER})
             },
             "entities": entities,
             "reports": [
@@ -149,11 +156,17 @@ class RedisWindowStore:
         keys.extend(self._clock_keys)
         return keys, orjson.dumps(payload)
 
-    async def apply(self, batch: Sequence[EntityUpdates], rules: RuleSet, clock: ClockInput) -> BatchResult:
+    async def apply(
+        self,
+        batch: Sequence[EntityUpdates],
+        rules: RuleSet,
+        clock: ClockInput,
+        links: Sequence[ClusterEntry] = (),
+    ) -> BatchResult:
         in_batch = {group.entity for group in batch}
         groups = list(batch) + [EntityUpdates(e, ()) for e in clock.due if e not in in_batch]
         try:
-            keys, args = self._request(groups, rules, clock)
+            keys, args = self._request(groups, rules, clock, links)
             reply = await self._apply(keys=keys, args=[args])
             self.round_trips += 1
         except redis.exceptions.RedisError as exc:

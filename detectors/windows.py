@@ -353,11 +353,14 @@ def apply_entity(
     config: WindowConfig,
     at: Progress | None = None,
     now_ms: int = 0,
+    judge_from: int | None = None,
 ) -> tuple[ApplyStats, list[RaisedAlert]]:
     """Apply ``updates`` to one entity, prune, judge the ends that ``at`` made final.
 
     Returns the stats and every raised alert not yet acknowledged. ``state.check_from`` tells
     whether the entity still has ends to judge (it then belongs in the due index).
+    ``judge_from``: the updates change no window ending before it (clusters: ends before the
+    event's time were judged on the events up to them, and stay judged).
     """
     at = at or Progress()
     stats = ApplyStats()
@@ -371,6 +374,10 @@ def apply_entity(
                 lo = anchor if lo is None else min(lo, anchor)
                 hi = anchor if hi is None else max(hi, anchor)
     reach = max((rule.window_s * 1000 for rule in rules), default=0)
+    if lo is not None and hi is not None and judge_from is not None:
+        lo = max(lo, judge_from)
+        if lo >= hi + reach:
+            lo = hi = None
     if lo is not None and hi is not None:
         state.check_from = lo if state.check_from is None else min(state.check_from, lo)
         state.check_to = hi + reach if state.check_to is None else max(state.check_to, hi + reach)

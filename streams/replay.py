@@ -183,15 +183,17 @@ async def wait_until_processed(
             progress.total = total
             progress.n = done
             progress.refresh()
-            # Every offset committed and no window end left to judge (the idle flush has run).
+            # Every offset committed, no cluster link left to fold in and no window end left to judge
+            # (the idle flush has run).
             due = int(await client.zcard(f"{settings.redis_prefix}:due"))
+            due += int(await client.zcard(f"{settings.redis_prefix}:cl:pending"))
             settled = settled + 1 if done == total and due == 0 else 0
             if settled >= 2:
                 return
             if time.monotonic() > deadline:
                 raise StreamsError(
                     f"replay not finished after {timeout_s:.0f} s: {done} of {total} messages committed by "
-                    f"consumer group {settings.app_id!r}, {due} entities with windows still to judge; "
+                    f"consumer group {settings.app_id!r}, {due} entities or cluster links still to judge; "
                     f"is a worker running against {settings.broker_url}?"
                 )
             await asyncio.sleep(1.0)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -389,7 +389,10 @@ def slow_drip(b: Builder, c: Campaign) -> None:
 
 
 def ring(b: Builder, c: Campaign) -> None:
-    """8-40 light senders sharing some phones, buildings (written four ways) and pickup points."""
+    """8-40 light senders sharing some phones, buildings (written four ways) and pickup points.
+
+    Each member uses one or two phones of the ring's pool, so the members chain into one cluster.
+    """
     members = max(8, min(40, round(b.rng.randrange(8, 25) * b.scenario.size)))
     where = b.rng.choice(CITIES)
     buildings = [(b.rng.randrange(1, 30), b.address("栋", None, where)) for _ in range(b.rng.randrange(1, 4))]
@@ -408,12 +411,12 @@ def ring(b: Builder, c: Campaign) -> None:
         member.address = dict(
             shared, street=shared["street"].split("号")[0] + "号" + styled["street"].split("号", 1)[1]
         )
-        member.phone = b.rng.choice(phones)
         member.pickup = b.rng.choice(pickups)
-        ring_members.append(member)
+        ring_members.append((member, b.rng.sample(phones, b.rng.choice([1, 2]))))
     for day in _days(b, (20, 45)):
-        for member in ring_members:
+        for identity, own_phones in ring_members:
             if b.rng.random() < 0.25:
+                member = replace(identity, phone=b.rng.choice(own_phones))
                 kg = b.rng.uniform(2, 6)
                 side = round((kg * 1000 / 1.8) ** (1 / 3) * 1.15, 1)
                 parcel = b.parcel(

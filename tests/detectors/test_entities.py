@@ -49,3 +49,19 @@ def test_pseudonyms_are_keyed_stable_and_never_clear() -> None:
     assert "a" * 32 not in repr(one)
     with pytest.raises(ValueError):
         Pseudonymizer(b"short")
+
+
+def test_one_room_written_four_ways_is_one_node_and_a_building_alone_is_none() -> None:
+    from detectors.entities import normalise_room
+
+    rooms = {
+        normalise_room(Address(country="CN", city="深圳市", street=street))
+        for street in (
+            "科技园路12号3栋1单元502室",
+            "科技园路12号3幢502",
+            "科技园路12号3号楼1单元502",
+            "科技园路12号 3-1-502",
+        )
+    }
+    assert len(rooms) == 1 and next(iter(rooms)).endswith("3栋|502")
+    assert normalise_room(Address(country="CN", city="深圳市", street="科技园路12号3栋")) is None

@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from detectors.clusters import ClusterEntry
 from detectors.entities import EntityRef
 from detectors.rules import Rule, RuleSet
 from detectors.store import ClockInput, PartitionReport
@@ -160,6 +161,85 @@ def test_a_suppression_silences_one_rule_for_one_entity_until_it_expires_in_both
             assert [(a.rule_id, a.episode) for a in after.alerts if a.rule_id == "phone_day"] == [("phone_day", 1)]
         meta = entity_keys(redis_store._prefix, ENTITIES[0])[2]
         assert await client.pttl(meta) > 0  # the suppression's hash expires like every entity key
+        await client.aclose()
+
+    loop.run_until_complete(run())
+
+
+CLUSTER_RULES = RuleSet(
+    "c",
+    (
+        Rule("cl_day", "cluster, one day", "cluster", 86400, 4.0, 2, "high", 1.5),
+        Rule("cl_long", "cluster, long", "cluster", 30 * 3600, 9.0, 1, "critical", 0),
+        Rule("phone_day", "phone, one day", "sender_phone", 86400, 4.0, 2, "high", 2.0),
+    ),
+)
+NODES = [f"sender_phone:p{i}" for i in range(4)] + [f"sender_room:r{i}" for i in range(3)] + ["sender_account:a0"]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            parcel_updates(max_size=10),
+            st.lists(st.sets(st.sampled_from(NODES), min_size=1, max_size=3), min_size=10, max_size=10),
+            st.integers(0, 2),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.integers(1, 4),
+)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_clusters_in_redis_equal_clusters_in_memory(
+    redis_srv: RunningServer,
+    loop: asyncio.AbstractEventLoop,
+    batches: list[tuple[list[ParcelUpdate], list[set[str]], int, bool]],
+    cluster_limit: int,
+) -> None:
+    """Links join clusters as events become final, a few per call; both stores agree call by call."""
+
+    async def run() -> None:
+        client = aioredis.from_url(redis_srv.url)
+        prefix = next(_prefixes)
+        redis_store = RedisWindowStore(client, CONFIG, prefix=prefix)
+        memory = MemoryWindowStore(CONFIG, cluster_limit=cluster_limit)
+        redis_store.cluster_limit = cluster_limit
+        maxima: dict[int, int] = {}
+        due_redis: tuple[EntityRef, ...] = ()
+        due_memory: tuple[EntityRef, ...] = ()
+        flushes: list[tuple[list[ParcelUpdate], list[set[str]], int, bool]] = [([], [], 0, True)] * 6
+        for updates, node_sets, partition, idle in batches + flushes:
+            if updates:
+                maxima[partition] = max(
+                    [maxima.get(partition, updates[0].event_time_ms)] + [u.event_time_ms for u in updates]
+                )
+            flush = idle and not updates
+            reports = tuple(PartitionReport(p, maxima.get(p), flush or (idle and p != partition)) for p in range(3))
+            links = [
+                ClusterEntry(u, tuple(sorted(nodes)))
+                for u, nodes in zip(updates, node_sets, strict=False)
+                if u.mass_kg > 0 or u.cancelled
+            ]
+            phone = EntityRef("sender_phone", "p0")
+            batch = [EntityUpdates(phone, tuple(updates))] if updates else []
+            lateness = CONFIG.allowed_lateness_s
+            got = await redis_store.apply(batch, CLUSTER_RULES, ClockInput(reports, 3, lateness, due_redis), links)
+            want = await memory.apply(batch, CLUSTER_RULES, ClockInput(reports, 3, lateness, due_memory), links)
+            assert (got.at, got.due, got.stats.counts, got.alerts) == (
+                want.at,
+                want.due,
+                want.stats.counts,
+                want.alerts,
+            )
+            due_redis, due_memory = got.due, want.due
+            await redis_store.acknowledge(got.alerts[:1])
+            await memory.acknowledge(want.alerts[:1])
+        parents = {k.decode(): v.decode() for k, v in (await client.hgetall(f"{prefix}:cl:parent")).items()}
+        assert parents == memory.parent
+        for entity, state in memory.states.items():
+            if entity.entity_type == "cluster":
+                assert _records(await client.hgetall(entity_keys(prefix, entity)[0])) == state.records
         await client.aclose()
 
     loop.run_until_complete(run())
