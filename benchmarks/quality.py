@@ -116,7 +116,38 @@ class Score:
             "median_leakage": round(statistics.median(leakages), 3) if leakages else 1.0,
             "alerts": self.alerts,
             "campaigns": campaigns,
+            "right_alerts_per_detected_campaign": round(
+                (self.alerts - self.wrong) / max(1, sum(self.detected.values())), 1
+            ),
         }
+
+    def short_of_targets(self) -> list[str]:
+        """Tactics below the issue's targets (recall >= 0.95, median leakage <= 0.15), in words."""
+        out = []
+        for tactic in sorted(self.campaigns):
+            recall = self.detected[tactic] / self.campaigns[tactic]
+            leakage = statistics.median(self.leakage[tactic])
+            if recall < 0.95 or leakage > 0.15:
+                out.append(f"- `{tactic}`: recall {recall:.2f}, median leakage {leakage:.2f}")
+        return out
+
+
+CAVEATS = [
+    "What these numbers do not prove:",
+    "",
+    "- The streams come from our own simulator (`streams/simulate.py`), written by the same team as the detector:",
+    "  the campaigns follow the tactics in DOMAIN.md and the look-alikes the honest trades it names, but a",
+    "  detector tuned on a simulator can only be as right as the simulator is realistic. Real feeds will hold",
+    "  honest shippers and tactics the simulator does not.",
+    "- Thresholds and scoring were set on the tuning seeds (1, 2, 3, scenario `default`) only. The held-out",
+    "  seeds run scenario `heldout` (`streams/simulate.py`, SCENARIOS): another mix of campaigns, other",
+    "  campaign sizes, later starts and more late deliveries. Held-out seeds 4, 7 and 8 were looked at before",
+    "  the identity clusters and the cluster rules were added; seeds 9 and 10 were not run before this table.",
+    "- Leakage counts the event time of the window end that raised the first right alert; the alert",
+    "  itself waits for the allowed lateness (PARCELWATCH_ALLOWED_LATENESS, event time) on top.",
+    "- Several right alerts per campaign (one per entity type and episode) are counted as right; an analyst",
+    "  still reads each of them.",
+]
 
 
 def naive_alerts(lines: list[bytes]) -> list[Alert]:
@@ -253,6 +284,16 @@ def main() -> None:
     for scenario, (ours_score, naive_score) in per_scenario.items():
         body += ["", f"### Scenario `{scenario}`, per tactic", "", *_table(ours_score, naive_score)]
     body += ["", "### All runs pooled", "", *_table(pooled_ours, pooled_naive)]
+    for scenario, (ours_score, _naive) in per_scenario.items():
+        short = ours_score.short_of_targets()
+        body += ["", f"Tactics short of a target in scenario `{scenario}` (ours):", "", *(short or ["- none"])]
+    n = pooled_ours.legitimate_parcels
+    body += [
+        "",
+        *CAVEATS,
+        f"- The false-alert rate rests on {n} legitimate parcels in all: one false alert would read as "
+        f"{1e6 / max(1, n):.1f} per million; zero means fewer than that, not none.",
+    ]
     if args.no_write:
         print("\n".join(body))
     else:

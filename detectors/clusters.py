@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from detectors.windows import FAR_PAST_MS, EntityState, ParcelUpdate, Record
+from detectors.windows import FAR_PAST_MS, EntityState, ParcelUpdate, Record, update_row
 
 CLUSTER = "cluster"
 
@@ -43,24 +43,11 @@ class ClusterEntry:
 
     def encode(self) -> bytes:
         """The pending-set member; a redelivered event encodes to the same bytes."""
-        u = self.update
-        return orjson.dumps(
-            [
-                u.event_time_ms,
-                u.parcel_key,
-                u.mass_kg,
-                u.weight_kg,
-                u.rank,
-                u.event_id,
-                1 if u.cancelled else 0,
-                ",".join(u.reasons),
-                list(self.nodes),
-            ]
-        )
+        return orjson.dumps([*update_row(self.update), list(self.nodes)])
 
     @staticmethod
     def decode(member: bytes) -> ClusterEntry:
-        t, parcel, mass, weight, rank, event_id, cancelled, reasons, nodes = orjson.loads(member)
+        parcel, t, mass, weight, rank, event_id, cancelled, reasons, nodes = orjson.loads(member)
         update = ParcelUpdate(
             parcel, int(t), float(mass), float(weight), int(rank), event_id, bool(cancelled),
             tuple(filter(None, reasons.split(","))),

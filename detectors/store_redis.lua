@@ -404,7 +404,7 @@ for k = 1, taken do
   local member = ready[2 * k - 1]
   redis.call('ZREM', pend_key, member)
   local e = cjson.decode(member)
-  local t, nodes = e[1], e[9]
+  local t, nodes = e[2], e[9]
   local seen, roots = {}, {}
   for _, node in ipairs(nodes) do
     local r = root_of(node)
@@ -431,7 +431,7 @@ for k = 1, taken do
     if node ~= keep then redis.call('HSET', parent_key, node, keep) end
   end
   local rk, zk, mk = keys_of('cluster', keep)
-  process({et = 'cluster', key = keep, u = {{e[2], t, e[3], e[4], e[5], e[6], e[7], e[8]}}}, rk, zk, mk, t, -far, t)
+  process({et = 'cluster', key = keep, u = {{e[1], t, e[3], e[4], e[5], e[6], e[7], e[8]}}}, rk, zk, mk, t, -far, t)
   if not touched[keep] then
     touched[keep] = true
     touched_list[#touched_list + 1] = keep

@@ -29,6 +29,7 @@ from detectors.windows import (
     Progress,
     RaisedAlert,
     WindowConfig,
+    update_row,
 )
 
 _APPLY_LUA = resources.files("detectors").joinpath("store_redis.lua").read_text(encoding="utf-8")
@@ -110,19 +111,7 @@ class RedisWindowStore:
                 {
                     "et": group.entity.entity_type,
                     "key": group.entity.key,
-                    "u": [
-                        [
-                            u.parcel_key,
-                            u.event_time_ms,
-                            u.mass_kg,
-                            u.weight_kg,
-                            u.rank,
-                            u.event_id,
-                            1 if u.cancelled else 0,
-                            ",".join(u.reasons),
-                        ]
-                        for u in group.updates
-                    ],
+                    "u": [update_row(u) for u in group.updates],
                 }
             )
         cfg = self._config

@@ -89,6 +89,20 @@ class ParcelUpdate:
     reasons: tuple[str, ...] = ()
 
 
+def update_row(u: ParcelUpdate) -> list[object]:
+    """One update as the Lua store reads it: parcel, time, mass, weight, rank, event id, cancelled, reasons."""
+    return [
+        u.parcel_key,
+        u.event_time_ms,
+        u.mass_kg,
+        u.weight_kg,
+        u.rank,
+        u.event_id,
+        1 if u.cancelled else 0,
+        ",".join(u.reasons),
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class EntityUpdates:
     entity: EntityRef

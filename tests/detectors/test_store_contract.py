@@ -60,6 +60,25 @@ def _records(raw: dict[bytes, bytes]) -> dict[str, Record]:
     return out
 
 
+async def _same_step(
+    redis_store: RedisWindowStore,
+    memory: MemoryWindowStore,
+    batch: list[EntityUpdates],
+    rules: RuleSet,
+    reports: tuple[PartitionReport, ...],
+    due: tuple[tuple[EntityRef, ...], tuple[EntityRef, ...]],
+    links: list[ClusterEntry],
+) -> tuple[tuple[EntityRef, ...], tuple[EntityRef, ...]]:
+    """One call to each store with the same input; both answer the same; the first alert is acknowledged."""
+    lateness = CONFIG.allowed_lateness_s
+    got = await redis_store.apply(batch, rules, ClockInput(reports, 3, lateness, due[0]), links)
+    want = await memory.apply(batch, rules, ClockInput(reports, 3, lateness, due[1]), links)
+    assert (got.at, got.due, got.stats.counts, got.alerts) == (want.at, want.due, want.stats.counts, want.alerts)
+    await redis_store.acknowledge(got.alerts[:1])
+    await memory.acknowledge(want.alerts[:1])
+    return got.due, want.due
+
+
 @given(
     st.lists(
         st.tuples(st.sampled_from(ENTITIES), parcel_updates(max_size=12), st.integers(0, 2), st.booleans()),
@@ -92,17 +111,9 @@ def test_redis_store_equals_memory_store(
             flush = idle and not updates
             reports = tuple(PartitionReport(p, maxima.get(p), flush or (idle and p != partition)) for p in range(3))
             batch = [EntityUpdates(entity, tuple(updates))] if updates else []
-            got = await redis_store.apply(batch, RULES, ClockInput(reports, 3, CONFIG.allowed_lateness_s, due_redis))
-            want = await memory.apply(batch, RULES, ClockInput(reports, 3, CONFIG.allowed_lateness_s, due_memory))
-            assert (got.at, got.due, got.stats.counts, got.alerts) == (
-                want.at,
-                want.due,
-                want.stats.counts,
-                want.alerts,
+            due_redis, due_memory = await _same_step(
+                redis_store, memory, batch, RULES, reports, (due_redis, due_memory), []
             )
-            due_redis, due_memory = got.due, want.due
-            await redis_store.acknowledge(got.alerts[:1])
-            await memory.acknowledge(want.alerts[:1])
         for entity in ENTITIES:
             state = memory.states.get(entity)
             rkey = entity_keys(prefix, entity)[0]
@@ -223,18 +234,9 @@ def test_clusters_in_redis_equal_clusters_in_memory(
             ]
             phone = EntityRef("sender_phone", "p0")
             batch = [EntityUpdates(phone, tuple(updates))] if updates else []
-            lateness = CONFIG.allowed_lateness_s
-            got = await redis_store.apply(batch, CLUSTER_RULES, ClockInput(reports, 3, lateness, due_redis), links)
-            want = await memory.apply(batch, CLUSTER_RULES, ClockInput(reports, 3, lateness, due_memory), links)
-            assert (got.at, got.due, got.stats.counts, got.alerts) == (
-                want.at,
-                want.due,
-                want.stats.counts,
-                want.alerts,
+            due_redis, due_memory = await _same_step(
+                redis_store, memory, batch, CLUSTER_RULES, reports, (due_redis, due_memory), links
             )
-            due_redis, due_memory = got.due, want.due
-            await redis_store.acknowledge(got.alerts[:1])
-            await memory.acknowledge(want.alerts[:1])
         parents = {k.decode(): v.decode() for k, v in (await client.hgetall(f"{prefix}:cl:parent")).items()}
         assert parents == memory.parent
         for entity, state in memory.states.items():
