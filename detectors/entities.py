@@ -27,8 +27,9 @@ ENTITY_TYPES: Final = (
 )
 
 # Identifiers strong enough to join two identities into one cluster: a building is not (hundreds
-# of households), a room is.
-NODE_TYPES: Final = ("sender_phone", "sender_account", "sender_room")
+# of households), a room is, and so is a name within one building; a name alone is not (common
+# names repeat across a country).
+NODE_TYPES: Final = ("sender_phone", "sender_account", "sender_room", "sender_person")
 
 _DIGITS = re.compile(r"\d+")
 # Building markers written differently by different clerks; all become 栋.
@@ -109,6 +110,13 @@ def normalise_room(address: Address | None) -> str | None:
     return f"{building}|{room}" if room else None
 
 
+def normalise_person(name: str | None, address: Address | None) -> str | None:
+    """A name within its building (``王 伟`` and ``王伟`` are one name); None without either."""
+    building = normalise_building(address)
+    folded = squeeze(name or "")
+    return f"{building}|{folded}" if building and len(folded) >= 2 else None
+
+
 def clear_identities(event: ParcelEvent) -> dict[str, str]:
     """Entity type -> normalised clear identifier, for each entity the event names."""
     found: dict[str, str | None] = {
@@ -160,4 +168,7 @@ class Pseudonymizer:
         room = normalise_room(event.sender.address)
         if room is not None:
             found.append(f"sender_room:{self.key('sender_room', room)}")
+        person = normalise_person(event.sender.name, event.sender.address)
+        if person is not None:
+            found.append(f"sender_person:{self.key('sender_person', person)}")
         return tuple(sorted(found))

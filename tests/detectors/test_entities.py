@@ -65,3 +65,16 @@ def test_one_room_written_four_ways_is_one_node_and_a_building_alone_is_none() -
     }
     assert len(rooms) == 1 and next(iter(rooms)).endswith("3栋|502")
     assert normalise_room(Address(country="CN", city="深圳市", street="科技园路12号3栋")) is None
+
+
+def test_a_name_links_only_within_its_building() -> None:
+    from detectors.entities import normalise_person
+
+    home = Address(country="CN", city="深圳市", street="科技园路12号3栋1单元502室")
+    assert normalise_person("王 伟", home) == normalise_person(
+        "王伟", Address(country="CN", city="深圳市", street="科技园路12号3幢9")
+    )
+    assert normalise_person("王伟", home) != normalise_person(
+        "王伟", Address(country="CN", city="深圳市", street="人民路1号2栋")
+    )
+    assert normalise_person("王伟", None) is None and normalise_person("", home) is None
