@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set parcelwatch up on a fresh machine and run the demo:
-#   .venv at the repository root with the `parcelwatch` console script, redis-server if missing.
+#   .venv at the repository root with the `parcelwatch` console script; redis-server, prometheus,
+#   chromium (with its driver and a CJK font) from Debian if missing.
 # Usage: bash setup.sh [--no-demo]
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -12,10 +13,14 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
   say "parcelwatch needs Python 3.11 or newer as '$PYTHON' (set PYTHON=/path/to/python3.11)"; exit 1
 fi
 
-# Debian packages: redis-server runs parcelwatch; prometheus (with promtool) checks deploy/ in the tests.
+# Debian packages: redis-server runs parcelwatch; prometheus (with promtool) checks deploy/ in the tests;
+# chromium, its driver and a CJK font drive the analyst desk in its browser test.
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
@@ -24,7 +29,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-say "redis-server: $(redis-server --version | cut -d' ' -f3); $(promtool --version 2>&1 | head -1)"
+say "redis-server: $(redis-server --version | cut -d' ' -f3); $(promtool --version 2>&1 | head -1); $(chromium --version 2>/dev/null)"
 
 if [ ! -x .venv/bin/python ]; then
   say "creating .venv"

@@ -97,7 +97,7 @@ def main() -> None:
         clock = ClockInput((PartitionReport(0, None, idle=False),), 1, 6 * 3600)
         started = time.perf_counter()
         for start in range(0, len(events), 1000):
-            groups, _, links = entity_updates(
+            groups, _, links, _ = entity_updates(
                 events[start : start + 1000], scores[start : start + 1000], detector.pseudonymizer
             )
             await store.apply(groups, detector.rules, clock, links)

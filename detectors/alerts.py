@@ -42,6 +42,7 @@ def alert_document(raised: RaisedAlert, threshold_kg: float, label: str | None =
         "entity_key": raised.entity.key,
         "entity_label": label,
         "window_s": raised.window_s,
+        "threshold_kg": threshold_kg,
         "suspect_mass_kg": raised.suspect_mass_kg,
         "total_weight_kg": raised.total_weight_kg,
         "parcel_count": raised.parcel_count,

@@ -10,6 +10,7 @@ from detectors.alerts import alert_document
 from detectors.clusters import ClusterEntry
 from detectors.entities import EntityRef, Pseudonymizer
 from detectors.events import ParcelEvent
+from detectors.parcel_store import parcel_detail
 from detectors.reference import Reference
 from detectors.rules import RuleSet
 from detectors.scoring import ParcelScore, score_batch
@@ -45,19 +46,25 @@ class BatchOutcome:
     due: tuple[EntityRef, ...]  # pass to the next call
     late: list[ParcelEvent] = field(default_factory=list)  # refused by the store: dead-letter them
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    parcel_details: list[dict[str, Any]] = field(default_factory=list)  # suspect parcels, for the analyst desk
 
 
 def entity_updates(
-    events: Sequence[ParcelEvent], scores: Sequence[ParcelScore], pseudonymizer: Pseudonymizer
-) -> tuple[list[EntityUpdates], dict[EntityRef, str], list[ClusterEntry]]:
+    events: Sequence[ParcelEvent],
+    scores: Sequence[ParcelScore],
+    pseudonymizer: Pseudonymizer,
+    clear_labels: bool = False,
+) -> tuple[list[EntityUpdates], dict[EntityRef, str], list[ClusterEntry], list[dict[str, Any]]]:
     """Group the batch's parcel updates by entity, keeping stream order within each entity.
 
     Events with suspect mass (and cancellations) also link their sender's identifiers into
-    clusters; an event without any identifier links nothing.
+    clusters; an event without any identifier links nothing. Events with suspect mass also give
+    the details an analyst reads (:mod:`detectors.parcel_store`).
     """
     grouped: dict[EntityRef, list[ParcelUpdate]] = {}
     labels: dict[EntityRef, str] = {}
     links: list[ClusterEntry] = []
+    details: list[dict[str, Any]] = []
     for event, score in zip(events, scores, strict=True):
         update = ParcelUpdate(
             parcel_key=event.parcel_key,
@@ -77,7 +84,14 @@ def entity_updates(
             nodes = pseudonymizer.nodes(event, entities)
             if nodes:
                 links.append(ClusterEntry(update, nodes))
-    return [EntityUpdates(entity, tuple(updates)) for entity, updates in grouped.items()], labels, links
+        if update.mass_kg > 0:
+            details.append(parcel_detail(event, score, entities, clear_labels))
+    return (
+        [EntityUpdates(entity, tuple(updates)) for entity, updates in grouped.items()],
+        labels,
+        links,
+        details,
+    )
 
 
 async def process_batch(
@@ -89,7 +103,7 @@ async def process_batch(
     ``late``. The caller stores and publishes ``alerts``, then acknowledges them.
     """
     scores = score_batch(events, detector.reference, include_suspended=detector.include_suspended)
-    groups, labels, links = entity_updates(events, scores, detector.pseudonymizer)
+    groups, labels, links, details = entity_updates(events, scores, detector.pseudonymizer, detector.clear_labels)
     result = await store.apply(groups, detector.rules, clock, links)
     thresholds = {rule.id: rule.threshold_kg for rule in detector.rules.rules}
     alerts = [
@@ -108,4 +122,5 @@ async def process_batch(
         due=result.due,
         late=[e for e in events if e.event_time_ms < result.at.late_before],
         alerts=alerts,
+        parcel_details=[d for d in details if d["event_time_ms"] >= result.at.late_before],
     )

@@ -18,6 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
+from detectors.parcel_store import RedisParcelStore
 from detectors.rules import RuleSet, parse_duration
 from streams.adapters import ADAPTERS, Adapter, Rejected
 from streams.detection import Detection, StreamClock
@@ -180,6 +181,7 @@ def create_app(settings: Settings, metrics: Metrics, health: Health) -> faust.Ap
         detector=detector,
         window_store=window_store,
         alert_store=alert_store,
+        parcel_store=RedisParcelStore(client, prefix=settings.redis_prefix),
         clock=StreamClock(idle_after_s=settings.idle_after_s),
         lateness_s=parse_duration(settings.allowed_lateness, "PARCELWATCH_ALLOWED_LATENESS"),
         send_dead_letter=dead_letter,

@@ -1,4 +1,7 @@
-"""``parcelwatch`` command line: worker, replay, alerts export and decide, rules check and publish, simulate, demo."""
+"""``parcelwatch`` command line.
+
+worker, replay, alerts export and decide, desk, rules check and publish, simulate, demo.
+"""
 
 from __future__ import annotations
 
@@ -134,6 +137,38 @@ def cmd_alerts_decide(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_desk(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from detectors.alert_store import RedisAlertStore
+    from detectors.parcel_store import RedisParcelStore
+    from detectors.store_redis import RedisWindowStore
+    from streams.desk.index import AlertIndex
+    from streams.desk.server import Desk, build_app
+    from streams.wiring import load_ruleset, redis_client, window_config
+
+    settings = _settings()
+    address = args.address or settings.desk_address
+    port = args.port or settings.desk_port
+    client = redis_client(settings)
+    desk = Desk(
+        RedisAlertStore(client, prefix=settings.redis_prefix),
+        RedisWindowStore(client, window_config(settings, load_ruleset(settings)), prefix=settings.redis_prefix),
+        RedisParcelStore(client, prefix=settings.redis_prefix),
+        AlertIndex(client, prefix=settings.redis_prefix),
+        suppress_days=settings.desk_suppress_days,
+    )
+    sys.stderr.write(f"parcelwatch desk on http://{address}:{port}/ (alerts from {settings.redis_url})\n")
+    try:
+        web.run_app(build_app(desk), host=address, port=port, print=None, handle_signals=True)
+    except OSError as exc:
+        raise StreamsError(
+            f"cannot serve the desk on {address}:{port} ({exc.strerror}); choose another with --port "
+            "or PARCELWATCH_DESK_PORT"
+        ) from None
+    return 0
+
+
 def cmd_rules_check(args: argparse.Namespace) -> int:
     from detectors.rules import load_rules
 
@@ -234,6 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--suppress-days", type=float, default=90.0, help="how long a false positive silences the rule (90)"
     )
     decide.set_defaults(func=cmd_alerts_decide)
+
+    desk = sub.add_parser("desk", help="the analyst desk: a web page to triage alerts (loopback by default)")
+    desk.add_argument("--address", help="bind address (default PARCELWATCH_DESK_ADDRESS, 127.0.0.1)")
+    desk.add_argument("--port", type=int, help="port (default PARCELWATCH_DESK_PORT, 8470)")
+    desk.set_defaults(func=cmd_desk)
 
     rules = sub.add_parser("rules", help="the alert rules")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True)

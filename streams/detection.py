@@ -23,6 +23,7 @@ from detectors.alert_store import RedisAlertStore
 from detectors.entities import EntityRef
 from detectors.errors import InvalidEvent
 from detectors.events import ParcelEvent
+from detectors.parcel_store import RedisParcelStore
 from detectors.pipeline import Detector, process_batch
 from detectors.rules import RuleSet
 from detectors.store import ClockInput, PartitionReport
@@ -72,6 +73,7 @@ class Detection:
     detector: Detector
     window_store: RedisWindowStore
     alert_store: RedisAlertStore
+    parcel_store: RedisParcelStore
     clock: StreamClock
     lateness_s: int
     send_dead_letter: Callable[..., Awaitable[None]]
@@ -188,6 +190,8 @@ class Detection:
             m.alerts.labels(rule=alert["rule"], severity=alert["severity"]).inc()
         for raised in outcome.raised:
             m.event_to_alert.observe(max(now - raised.last_event_ms / 1000, 0.0))
+        if outcome.parcel_details:  # before the alerts that may cite them
+            await self._retry("parcel details", lambda: self.parcel_store.save(outcome.parcel_details))
         if outcome.alerts:
             await self._retry("alert store", lambda: self.alert_store.save(outcome.alerts))
             for alert in outcome.alerts:

@@ -14,7 +14,7 @@ from detectors.scoring import REASON_CODES
 from detectors.windows import STATUSES, ApplyStats
 
 SOURCES = ("canonical", "waybill-csv", "export-9610")
-REDIS_OPERATIONS = ("window update", "alert store", "alert acknowledgement", "sample")
+REDIS_OPERATIONS = ("window update", "parcel details", "alert store", "alert acknowledgement", "sample")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Event time to alert: seconds in a live stream, days when an old stream is replayed.
 EVENT_TO_ALERT_BUCKETS = (1, 5, 30, 60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400, 365 * 86400)

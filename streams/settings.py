@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     clear_labels: bool = Field(False, description="put clear identifiers in alerts (entity_label)")
     metrics_address: str = Field("127.0.0.1", description="address the worker's /metrics binds to")
     metrics_port: int = Field(9464, ge=0, le=65535, description="port of the worker's /metrics (0: off)")
+    desk_address: str = Field("127.0.0.1", description="address the analyst desk binds to")
+    desk_port: int = Field(8470, ge=1, le=65535, description="port of the analyst desk")
+    desk_suppress_days: float = Field(90.0, gt=0, description="how long a false positive silences its rule")
     data_dir: Path = Field(Path(".parcelwatch"), description="Faust's local state directory")
     log_level: str = Field("info", description="crit, error, warn, info or debug")
 

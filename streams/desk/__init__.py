@@ -1,0 +1,1 @@
+"""The analyst desk: a web page over the Redis alert store (``parcelwatch desk``)."""
