@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +36,7 @@ from detectors.rules import load_rules
 from detectors.scoring import score_batch
 from detectors.store_memory import MemoryWindowStore
 from detectors.windows import WindowConfig
-from streams.servers import free_port, redis_server, spawn
+from streams.servers import desk_server, redis_server
 from streams.simulate import simulate
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -106,27 +104,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pw-desk-bench-") as tmp, redis_server() as redis:
         alerts, details = source_alerts(Path(tmp))
         ids = asyncio.run(fill(redis.url, alerts, details, args.alerts))
-        port = free_port()
         env = os.environ | {"PARCELWATCH_REDIS_URL": redis.url}
-        with contextlib.ExitStack() as stack, (Path(tmp) / "desk.log").open("wb") as log:
-            spawn(
-                stack,
-                [sys.executable, "-m", "streams.cli", "desk", "--port", str(port)],
-                stop_timeout_s=10,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    timed_get(base + "/static/desk.css")
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise SystemExit("the desk did not start:\n" + (Path(tmp) / "desk.log").read_text()) from None
-                    time.sleep(0.2)
+        with desk_server(env, Path(tmp)) as desk:
+            base = desk.url
             cold, _ = timed_get(base + "/api/alerts")
             rng = random.Random(11)
             cases = {

@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -155,3 +156,22 @@ def tansu_broker(workdir: Path | None = None) -> Iterator[RunningServer]:
             proc = spawn(stack, args, stdout=out, stderr=subprocess.STDOUT)
         _wait_for_port(port, proc, "Tansu broker", log)
         yield RunningServer(f"kafka://127.0.0.1:{port}", port, proc, log)
+
+
+@contextlib.contextmanager
+def desk_server(env: dict[str, str], workdir: Path) -> Iterator[RunningServer]:
+    """``parcelwatch desk`` on a free loopback port with ``env`` (its PARCELWATCH_* settings)."""
+    with contextlib.ExitStack() as stack:
+        port = free_port()
+        log = workdir / "desk.log"
+        out = stack.enter_context(log.open("wb"))
+        proc = spawn(
+            stack,
+            [sys.executable, "-m", "streams.cli", "desk", "--port", str(port)],
+            stop_timeout_s=10,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        _wait_for_port(port, proc, "parcelwatch desk", log, timeout=30.0)
+        yield RunningServer(f"http://127.0.0.1:{port}", port, proc, log)

@@ -26,22 +26,9 @@ from detectors.parcel_store import RedisParcelStore
 from detectors.scoring import REASON_TEXT
 from detectors.store_redis import RedisWindowStore
 from streams.desk.charts import cumulative_chart, identity_graph
-from streams.desk.index import AlertIndex, Filters
+from streams.desk.index import SUMMARY_FIELDS, AlertIndex, Filters
 
-CSV_FIELDS = (
-    "alert_id",
-    "status",
-    "severity",
-    "rule",
-    "entity_type",
-    "entity_key",
-    "entity_label",
-    "episode",
-    "parcel_count",
-    "suspect_mass_kg",
-    "first_event_time",
-    "last_event_time",
-)
+CSV_FIELDS = ("alert_id", "status", *(f for f in SUMMARY_FIELDS if f != "alert_id"))
 
 
 def _iso_ms(ms: int) -> str:

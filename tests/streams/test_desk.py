@@ -9,11 +9,8 @@ raises none. Screenshots of the queue and of the alert page go to docs/screensho
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import shutil
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -31,7 +28,7 @@ from detectors.rules import load_rules
 from detectors.store_memory import MemoryWindowStore
 from detectors.windows import WindowConfig
 from streams.replay import ReplayInput, export_alerts, run_replay, settings_env
-from streams.servers import free_port, spawn
+from streams.servers import desk_server
 from streams.settings import Settings
 from tests.replay_expectations import RULES, SECRET, STREAM
 
@@ -43,30 +40,6 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(CHROMEDRIVER is None, reason="chromium-driver is installed by setup.sh"),
 ]
-
-
-@contextlib.contextmanager
-def desk_process(settings: Settings, log: Path) -> Iterator[str]:
-    port = free_port()
-    with contextlib.ExitStack() as stack, log.open("wb") as out:
-        spawn(
-            stack,
-            [sys.executable, "-m", "streams.cli", "desk", "--port", str(port)],
-            stop_timeout_s=10,
-            env=settings_env(settings),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(url + "/api/alerts", timeout=2).read()  # noqa: S310 - our own loopback server
-                break
-            except OSError:
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.3)
-        yield url
 
 
 def get(url: str) -> tuple[bytes, Any]:
@@ -144,7 +117,8 @@ def test_an_analyst_triages_an_alert_and_the_decision_silences_the_rule(
     from selenium.webdriver.support.ui import Select
 
     run_replay(live_settings, [ReplayInput(STREAM, "canonical")], None, timeout_s=240)
-    with desk_process(live_settings, tmp_path / "desk.log") as url:
+    with desk_server(settings_env(live_settings), tmp_path) as desk:
+        url = desk.url
         # The queue, counted and live.
         api = json.loads(get(url + "/api/alerts")[0])
         browser.get(url + "/")
