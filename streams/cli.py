@@ -158,7 +158,7 @@ def cmd_desk(args: argparse.Namespace) -> int:
         AlertIndex(client, prefix=settings.redis_prefix),
         suppress_days=settings.desk_suppress_days,
     )
-    sys.stderr.write(f"parcelwatch desk on http://{address}:{port}/ (alerts from {settings.redis_url})\n")
+    sys.stderr.write(f"parcelwatch desk on http://{address}:{port}/ (alerts from {settings.redis_where})\n")
     try:
         web.run_app(build_app(desk), host=address, port=port, print=None, handle_signals=True)
     except OSError as exc:

@@ -15,6 +15,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_SECRET = "parcelwatch-local-throwaway-secret"  # noqa: S105 - by design, see above
 
 
+def redact_url(url: str) -> str:
+    """``scheme://user:secret@host`` -> ``scheme://***@host``: credentials never reach a message."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return url
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PARCELWATCH_", frozen=True, extra="ignore")
 
@@ -41,6 +49,11 @@ class Settings(BaseSettings):
     desk_suppress_days: float = Field(90.0, gt=0, description="how long a false positive silences its rule")
     data_dir: Path = Field(Path(".parcelwatch"), description="Faust's local state directory")
     log_level: str = Field("info", description="crit, error, warn, info or debug")
+
+    @property
+    def redis_where(self) -> str:
+        """``redis_url`` without its credentials: fit for messages and logs."""
+        return redact_url(self.redis_url)
 
     def topic(self, suffix: str) -> str:
         if suffix in ("alerts", "rules.control"):

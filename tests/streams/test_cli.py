@@ -121,3 +121,12 @@ def test_sigterm_stops_a_replay_and_its_servers(tmp_path: Path) -> None:
     assert proc.wait(timeout=60) == 143
     time.sleep(0.5)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_credentials_in_server_urls_never_reach_a_message() -> None:
+    from streams.settings import redact_url
+
+    assert redact_url("redis://analyst:s3cr3t@10.0.0.5:6379/0") == "redis://***@10.0.0.5:6379/0"
+    assert redact_url("rediss://:s3cr3t@redis.internal:6380") == "rediss://***@redis.internal:6380"
+    assert redact_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+    assert "s3cr3t" not in Settings(redis_url="redis://u:s3cr3t@h:1/0").redis_where
