@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from detectors.errors import ConfigError
-from detectors.text import fold
+from detectors.text import squeeze
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +103,7 @@ class Reference:
 
 
 def _words(values: list[str]) -> tuple[str, ...]:
-    return tuple(fold(word) for word in values)
+    return tuple(squeeze(word) for word in values)
 
 
 def _route_risk(countries: dict[str, Any]) -> dict[str, float]:

@@ -18,7 +18,7 @@ import numpy.typing as npt
 from detectors.descriptions import containers
 from detectors.events import ParcelEvent
 from detectors.reference import CoverGood, Reference
-from detectors.text import fold
+from detectors.text import squeeze
 
 # Reason codes: a closed set, safe as metric label values and stable for analysts.
 CONTROLLED_GOODS = "CONTROLLED_GOODS"
@@ -93,7 +93,7 @@ def _features(event: ParcelEvent, reference: Reference, include_suspended: bool)
     declared_value: float | None = 0.0
     typical_value_per_kg = 0.0
     for item in event.items:
-        text = fold(item.description)
+        text = squeeze(item.description)  # spaces and punctuation cannot split a word
         declared_value = _add_value(declared_value, item.value, item.currency, reference)
         if any(word in text for word in reference.dense_goods):
             dense_explained = True

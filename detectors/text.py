@@ -12,14 +12,32 @@ import unicodedata
 
 # Zero-width and invisible formatting characters (category Cf) are removed outright.
 _INVISIBLE = {chr(c) for c in (0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x00AD, 0x180E)}
+# Cyrillic and Greek letters that look like Latin ones, written into "nickel powder" to slip past
+# a word list. NFKC leaves them alone; this subset of the Unicode confusables (TR39) maps the
+# look-alikes of A-Z and a-z; capitals first (a capital nu looks like N, a small one like v).
+# (A transliteration library would also rewrite Chinese.)
+_CONFUSABLE_CAPITALS = str.maketrans(
+    {
+        "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C", "Т": "T",
+        "Х": "X", "І": "I", "Ј": "J", "Ѕ": "S", "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I",
+        "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
+    }
+)  # fmt: skip
+_CONFUSABLES = str.maketrans(
+    {
+        "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c", "т": "t",
+        "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "ԛ": "q", "ԝ": "w", "ɡ": "g", "ӏ": "l",
+        "α": "a", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t", "υ": "u", "χ": "x",
+    }
+)  # fmt: skip
 _SPACE_PUNCT = re.compile(r"[\s\-_,.;:，。；：、·/\\()（）\[\]【】\"'“”‘’#＃]+")
 
 
 def fold(text: str) -> str:
-    """NFKC, lower case, invisible characters removed, runs of white space made single."""
+    """NFKC, lower case, Latin look-alikes made Latin, invisible characters removed, white space single."""
     text = unicodedata.normalize("NFKC", text)
     text = "".join(ch for ch in text if ch not in _INVISIBLE and unicodedata.category(ch) != "Cf")
-    return " ".join(text.lower().split())
+    return " ".join(text.translate(_CONFUSABLE_CAPITALS).lower().translate(_CONFUSABLES).split())
 
 
 def squeeze(text: str) -> str:
