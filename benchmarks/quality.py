@@ -275,7 +275,7 @@ def main() -> None:
     body = [
         provenance(command.strip()),
         "",
-        f"Alerts from {how}; {args.days} days of event time per stream, background scale {args.scale}.",
+        f"Alerts {how}; {args.days} days of event time per stream, background scale {args.scale}.",
         "Each cell: ours / naive (SUM(weight) per sender phone or recipient over 7 days >= 100 kg).",
         "",
         "| scenario | seed | events | legitimate parcels | campaigns | recall | precision | false alerts per M "
