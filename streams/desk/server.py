@@ -66,7 +66,10 @@ class Desk:
     async def api_alerts(self, request: web.Request) -> web.Response:
         await self.index.refresh()
         kept = self.index.query(Filters.from_query(request.query))
-        limit = min(int(request.query.get("limit", "500") or 500), 5000)
+        try:
+            limit = min(max(int(request.query.get("limit") or 500), 1), 5000)
+        except ValueError:
+            raise web.HTTPBadRequest(text="limit must be a whole number of alerts") from None
         return web.json_response(
             {
                 "total": len(kept),
