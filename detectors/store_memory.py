@@ -28,7 +28,7 @@ class MemoryWindowStore:
         self.due_limit = due_limit
         self.cluster_limit = cluster_limit
         self.states: dict[EntityRef, EntityState] = {}
-        self.pending: set[bytes] = set()  # cluster entries waiting for the horizon
+        self.pending: dict[bytes, int] = {}  # cluster entries waiting for the horizon -> their event time
         self.parent: dict[str, str] = {}  # identifier -> the identifier it was joined under
         self.maxima: dict[int, int] = {}
         self.idle: set[int] = set()
@@ -76,7 +76,11 @@ class MemoryWindowStore:
         for group in list(batch) + [EntityUpdates(e, ()) for e in clock.due if e not in in_batch]:
             if group.entity.entity_type != CLUSTER:
                 run(group.entity, group.updates, at, None)
-        self.pending.update(entry.encode() for entry in links if entry.update.event_time_ms >= at.late_before)
+        self.pending.update(
+            (entry.encode(), entry.update.event_time_ms)
+            for entry in links
+            if entry.update.event_time_ms >= at.late_before
+        )
         cluster_until, touched = self._advance_clusters(at.check_until, run)
         for entity in sorted(touched | set(later), key=lambda e: e.key.encode()):
             if entity.key not in self.parent:  # still a root
@@ -102,14 +106,10 @@ class MemoryWindowStore:
         self, horizon: int, run: Callable[[EntityRef, Sequence[ParcelUpdate], Progress, int | None], None]
     ) -> tuple[int, set[EntityRef]]:
         """Fold the final cluster entries in, oldest first; return how far cluster ends are final."""
-        ready = sorted(
-            (entry_time, member)
-            for member in self.pending
-            if (entry_time := ClusterEntry.decode(member).update.event_time_ms) < horizon
-        )
+        ready = sorted((t, member) for member, t in self.pending.items() if t < horizon)
         touched: set[EntityRef] = set()
         for t, member in ready[: self.cluster_limit]:
-            self.pending.discard(member)
+            del self.pending[member]
             entry = ClusterEntry.decode(member)
             roots = sorted({self._root(node) for node in entry.nodes}, key=str.encode)
             for root in roots:  # their ends before t are final: judge them before anything changes
