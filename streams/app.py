@@ -7,9 +7,11 @@ loses nothing: offsets are committed only after the batch's window updates are i
 from __future__ import annotations
 
 import base64
+import functools
 import logging
+import os
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import faust
 import orjson
@@ -23,7 +25,9 @@ from detectors.rules import RuleSet, parse_duration
 from streams.adapters import ADAPTERS, Adapter, Rejected
 from streams.detection import Detection, StreamClock
 from streams.health import Health
+from streams.kafka_security import aiokafka_options, faust_credentials
 from streams.metrics import Metrics
+from streams.retry import with_retry
 from streams.rules_control import follow_rules
 from streams.settings import Settings
 from streams.wiring import build_detector, build_stores, redis_client, window_config
@@ -77,12 +81,25 @@ def logging_config(level: str) -> dict[str, Any]:
     }
 
 
+def exit_uncommitted(stage: str, exc: BaseException) -> NoReturn:
+    """An error no retry can cure (a bug, not bad input: bad input is dead-lettered) ends the process.
+
+    Faust would acknowledge the events of a crashed agent and restart it, and their offsets would
+    be committed unprocessed: lost parcels. Exiting at once commits nothing more, and the restarted
+    worker (or another of the group) reprocesses the batch; updates are idempotent per parcel.
+    """
+    log.critical("%s failed; exiting without committing its events", stage, exc_info=exc)
+    logging.shutdown()
+    os._exit(70)  # EX_SOFTWARE
+
+
 def create_app(settings: Settings, metrics: Metrics, health: Health) -> faust.App:
     detector = build_detector(settings)
     metrics.known_rules(detector.rules)
     app = faust.App(
         settings.app_id,
         broker=settings.broker_url,
+        broker_credentials=faust_credentials(settings),
         store="memory://",
         web_enabled=False,
         autodiscover=False,
@@ -129,6 +146,9 @@ def create_app(settings: Settings, metrics: Metrics, health: Health) -> faust.Ap
         )
         await deadletter.send(value=record)
 
+    def broker_error(operation: str) -> None:
+        metrics.broker_errors.labels(operation=operation).inc()
+
     def adapter_agent(adapter: Adapter) -> Callable[[Any], Awaitable[None]]:
         async def adapt(stream: Any) -> None:
             async for event in stream.events():
@@ -144,7 +164,13 @@ def create_app(settings: Settings, metrics: Metrics, health: Health) -> faust.Ap
                         continue
                     metrics.events_processed.labels(source=adapter.name, outcome="adapted").inc()
                     parcel = result.get("parcel_id")
-                    await canonical.send(key=str(parcel).encode() if parcel else None, value=orjson.dumps(result))
+                    send = functools.partial(
+                        canonical.send, key=str(parcel).encode() if parcel else None, value=orjson.dumps(result)
+                    )
+                    try:
+                        await with_retry("canonical publish", send, on_error=broker_error)
+                    except Exception as exc:  # noqa: BLE001 - see exit_uncommitted
+                        exit_uncommitted(f"adapter {adapter.name}", exc)
 
         adapt.__name__ = f"adapt_{adapter.name.replace('-', '_')}"
         return adapt
@@ -166,7 +192,7 @@ def create_app(settings: Settings, metrics: Metrics, health: Health) -> faust.Ap
     async def committed_offset(tp: Any) -> int | None:
         """The group's committed offset of ``tp`` (explicit partitions: Tansu refuses the all-partitions form)."""
         if not admin:
-            client_ = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+            client_ = AIOKafkaAdminClient(**aiokafka_options(settings))
             await client_.start()
             admin.append(client_)
         try:
@@ -212,7 +238,10 @@ def create_app(settings: Settings, metrics: Metrics, health: Health) -> faust.Ap
     @app.agent(canonical, name="parcelwatch.detect")
     async def detect(stream: Any) -> None:
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-            await detection.handle(events, app.consumer, canonical.get_topic_name(), partitions())
+            try:
+                await detection.handle(events, app.consumer, canonical.get_topic_name(), partitions())
+            except Exception as exc:  # noqa: BLE001 - see exit_uncommitted
+                exit_uncommitted("detector", exc)
 
     @app.timer(interval=1.0, name="parcelwatch.clock")
     async def clock_tick() -> None:

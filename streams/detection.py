@@ -11,6 +11,7 @@ with no events, so that a quiet or finished stream still gets its last windows j
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
+from aiokafka.errors import IllegalStateError
 
 from detectors.alert_store import RedisAlertStore
 from detectors.entities import EntityRef
@@ -37,9 +39,25 @@ from streams.retry import with_retry
 log = logging.getLogger("parcelwatch.detect")
 
 
+def polled_s_ago(consumer: Any, tp: Any) -> float | None:
+    """Age of the high watermark Faust's consumer holds for ``tp``, or None where it cannot be told.
+
+    Faust does not pass aiokafka's ``last_poll_timestamp`` on; it is read off the aiokafka consumer
+    Faust runs in its consumer thread.
+    """
+    try:
+        polled_ms = consumer._thread._ensure_consumer().last_poll_timestamp(tp)
+    except (AssertionError, AttributeError, KeyError, TypeError, IllegalStateError):
+        return None
+    return None if polled_ms is None else max(time.time() - polled_ms / 1000, 0.0)
+
+
 @dataclass
 class StreamClock:
     idle_after_s: float
+    # A long-polling fetch answers within 0.5 s (Faust's and aiokafka's default wait); twice that
+    # leaves room for a busy event loop.
+    fresh_within_s: float = 1.0
     monotonic: Callable[[], float] = time.monotonic
     maxima: dict[int, int] = field(default_factory=dict)
     next_offset: dict[int, int] = field(default_factory=dict)
@@ -51,17 +69,23 @@ class StreamClock:
         if event_time_ms is not None and event_time_ms > self.maxima.get(partition, event_time_ms - 1):
             self.maxima[partition] = event_time_ms
 
-    def report(self, partition: int, highwater: int | None, committed: int | None) -> PartitionReport:
+    def report(
+        self, partition: int, highwater: int | None, committed: int | None, polled_s_ago: float | None = None
+    ) -> PartitionReport:
         """``committed``: the group's committed offset, for a partition this process has handled nothing of.
+        ``polled_s_ago``: how old the high watermark is (when the consumer last fetched the partition).
 
         Idle means everything up to the high watermark has been *processed* (not merely fetched:
-        events waiting in the stream buffer must still hold time back) and nothing came for a while.
+        events waiting in the stream buffer must still hold time back), nothing came for a while,
+        and the high watermark is fresh. A consumer busy with other partitions stops fetching this
+        one, and its last high watermark then says nothing of what was published since.
         """
         now = self.monotonic()
         quiet = now - self.last_activity.setdefault(partition, now) >= self.idle_after_s
         done = self.processed_to(partition, committed)
         caught_up = highwater is not None and done is not None and done >= highwater
-        return PartitionReport(partition, self.maxima.get(partition), quiet and caught_up)
+        fresh = polled_s_ago is not None and polled_s_ago <= self.fresh_within_s
+        return PartitionReport(partition, self.maxima.get(partition), quiet and caught_up and fresh)
 
     def processed_to(self, partition: int, committed: int | None) -> int | None:
         """Next offset to process: what this process handled, else the group's committed offset."""
@@ -101,7 +125,7 @@ class Detection:
             if tp.partition not in self.clock.next_offset and self.committed.get(tp.partition) is None:
                 self.committed[tp.partition] = await self.committed_offset(tp)
             committed = self.committed.get(tp.partition)
-            reports.append(self.clock.report(tp.partition, highwater, committed))
+            reports.append(self.clock.report(tp.partition, highwater, committed, polled_s_ago(consumer, tp)))
             done = self.clock.processed_to(tp.partition, committed)
             if highwater is not None and done is not None:
                 self.metrics.consumer_lag.labels(topic=topic, partition=str(tp.partition)).set(max(highwater - done, 0))
@@ -128,7 +152,7 @@ class Detection:
                 except InvalidEvent as exc:
                     self.clock.observe(msg.partition, msg.offset, None)
                     self.metrics.events_processed.labels(source="canonical", outcome="dead_letter").inc()
-                    await self.send_dead_letter(exc.reason, exc.detail, "validate", msg, event.value)
+                    await self._dead_letter(exc.reason, exc.detail, "validate", msg, event.value)
                     continue
                 self.clock.observe(msg.partition, msg.offset, parsed.event_time_ms)
                 where[id(parsed)] = msg
@@ -139,7 +163,7 @@ class Detection:
             processed.labels(source="canonical", outcome="applied").inc(len(valid) - len(late))
             processed.labels(source="canonical", outcome="late").inc(len(late))
             for parsed in late:
-                await self.send_dead_letter(
+                await self._dead_letter(
                     "late",
                     f"event time {parsed.event_time_ms} ms is before the lateness bound of the stream",
                     "window",
@@ -159,8 +183,14 @@ class Detection:
                 if not self.due:
                     return
 
-    async def _retry(self, what: str, action: Callable[[], Awaitable[Any]]) -> Any:
+    async def _dead_letter(self, *args: Any) -> None:
+        await self._retry("dead-letter publish", lambda: self.send_dead_letter(*args), server="broker")
+
+    async def _retry(self, what: str, action: Callable[[], Awaitable[Any]], server: str = "redis") -> Any:
         def failed(operation: str) -> None:
+            if server == "broker":
+                self.metrics.broker_errors.labels(operation=operation).inc()
+                return
             self.metrics.redis_errors.labels(operation=operation).inc()
             self.health.redis_ok = False
 
@@ -195,7 +225,7 @@ class Detection:
         if outcome.alerts:
             await self._retry("alert store", lambda: self.alert_store.save(outcome.alerts))
             for alert in outcome.alerts:
-                await self.send_alert(alert)
+                await self._retry("alert publish", functools.partial(self.send_alert, alert), server="broker")
             await self._retry("alert acknowledgement", lambda: self.window_store.acknowledge(outcome.raised))
             for alert in outcome.alerts:
                 log.info(

@@ -15,6 +15,7 @@ from detectors.windows import STATUSES, ApplyStats
 
 SOURCES = ("canonical", "waybill-csv", "export-9610")
 REDIS_OPERATIONS = ("window update", "parcel details", "alert store", "alert acknowledgement", "sample")
+BROKER_OPERATIONS = ("alert publish", "dead-letter publish", "canonical publish")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Event time to alert: seconds in a live stream, days when an old stream is replayed.
 EVENT_TO_ALERT_BUCKETS = (1, 5, 30, 60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400, 365 * 86400)
@@ -52,6 +53,12 @@ class Metrics:
         self.redis_errors = Counter(
             "parcelwatch_redis_errors_total",
             "Failed Redis steps, each retried with backoff",
+            ["operation"],
+            registry=r,
+        )
+        self.broker_errors = Counter(
+            "parcelwatch_broker_errors_total",
+            "Failed publishes to the broker (alerts, dead letters), each retried with backoff",
             ["operation"],
             registry=r,
         )
@@ -96,6 +103,8 @@ class Metrics:
             self.events_processed.labels(source="canonical", outcome=outcome)
         for operation in REDIS_OPERATIONS:
             self.redis_errors.labels(operation=operation)
+        for operation in BROKER_OPERATIONS:
+            self.broker_errors.labels(operation=operation)
         for code in REASON_CODES:
             self.suspect_parcels.labels(reason=code)
         for status in STATUSES:

@@ -29,6 +29,7 @@ from tqdm import tqdm
 from detectors.alert_store import RedisAlertStore
 from streams.adapters import ADAPTERS, Rejected
 from streams.errors import StreamsError
+from streams.kafka_security import aiokafka_options
 from streams.servers import spawn
 from streams.settings import Settings
 from streams.wiring import redis_client
@@ -69,7 +70,7 @@ def pipeline_topics(settings: Settings) -> list[str]:
 
 
 async def ensure_topics(settings: Settings) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -96,7 +97,7 @@ def _key(fmt: str, message: bytes) -> bytes | None:
 
 async def publish(settings: Settings, inputs: Sequence[ReplayInput], summary: ReplaySummary) -> None:
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers, linger_ms=10, max_batch_size=1 << 20, max_request_size=8 << 20
+        **aiokafka_options(settings), linger_ms=10, max_batch_size=1 << 20, max_request_size=8 << 20
     )
     await producer.start()
     parcels: set[tuple[str, str]] = set()
@@ -131,7 +132,7 @@ async def _offsets(settings: Settings, topics: Sequence[str]) -> dict[TopicParti
     a count of batches, while its Fetch high watermark is right.
     """
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **aiokafka_options(settings),
         enable_auto_commit=False,
         max_partition_fetch_bytes=1024,
         fetch_max_wait_ms=100,
@@ -165,7 +166,7 @@ async def wait_until_processed(
     settings: Settings, timeout_s: float, worker: subprocess.Popen[bytes] | None = None
 ) -> None:
     topics = [settings.topic(a.topic_suffix) for a in ADAPTERS.values()]
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
     await admin.start()
     client = redis_client(settings)
     deadline = time.monotonic() + timeout_s
@@ -183,17 +184,18 @@ async def wait_until_processed(
             progress.total = total
             progress.n = done
             progress.refresh()
-            # Every offset committed, no cluster link left to fold in and no window end left to judge
-            # (the idle flush has run).
-            due = int(await client.zcard(f"{settings.redis_prefix}:due"))
-            due += int(await client.zcard(f"{settings.redis_prefix}:cl:pending"))
+            # Every offset committed, no cluster link left to fold in, no window end left to judge
+            # (the idle flush has run) and no alert left unacknowledged (a dead worker's are reclaimed).
+            due = 0
+            for key in ("due", "cl:pending", "claims"):
+                due += int(await client.zcard(f"{settings.redis_prefix}:{key}"))
             settled = settled + 1 if done == total and due == 0 else 0
             if settled >= 2:
                 return
             if time.monotonic() > deadline:
                 raise StreamsError(
                     f"replay not finished after {timeout_s:.0f} s: {done} of {total} messages committed by "
-                    f"consumer group {settings.app_id!r}, {due} entities or cluster links still to judge; "
+                    f"consumer group {settings.app_id!r}, {due} entities, cluster links or alerts still to settle; "
                     f"is a worker running against {settings.broker_url}?"
                 )
             await asyncio.sleep(1.0)
@@ -210,7 +212,7 @@ async def read_dead_letters(settings: Settings, start: dict[TopicPartition, int]
     todo = {tp: end for tp, end in ends.items() if end > start.get(tp, 0)}
     if not todo:
         return reasons
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**aiokafka_options(settings), enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(list(todo))
@@ -296,12 +298,14 @@ def run_replay(
 
     dlq_start, known_alerts = asyncio.run(before())
     with contextlib.ExitStack() as stack:
+        # Publish first, start the worker after: a worker idle on empty partitions would let the
+        # partitions it reads first move time past the others' old events (docs/windows.md).
+        asyncio.run(publish(settings, inputs, summary))
         worker = None
         if with_worker:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pw-worker-")))
             env = settings_env(settings) | {"PARCELWATCH_DATA_DIR": str(workdir / "data")}
             worker = start_worker(stack, env, workdir / "worker.log")
-        asyncio.run(publish(settings, inputs, summary))
         if not with_worker:
             summary.seconds = round(time.monotonic() - started, 3)
             return summary

@@ -1,4 +1,6 @@
-"""Retry of Redis steps: the batch, and so the offsets, wait until Redis answers again."""
+"""Retry of the steps that talk to Redis or the broker: the batch, and so its offsets, wait until
+the server answers again. Faust acknowledges a batch's events only once the agent is done with
+it, so while a step is retried nothing of the batch is committed."""
 
 from __future__ import annotations
 
@@ -7,10 +9,16 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from aiokafka.errors import KafkaError
+from redis.exceptions import RedisError
+
 from detectors.errors import StoreError
 
 log = logging.getLogger("parcelwatch.retry")
 T = TypeVar("T")
+
+# Errors of a server that may come back: unreachable, restarting, timing out, out of memory.
+RETRYABLE: tuple[type[BaseException], ...] = (StoreError, RedisError, KafkaError, OSError, ConnectionError)
 
 
 async def with_retry(
@@ -24,7 +32,7 @@ async def with_retry(
     while True:
         try:
             result = await action()
-        except (StoreError, OSError, ConnectionError) as exc:
+        except RETRYABLE as exc:
             log.warning(
                 "%s failed; retrying in %.1f s, offsets are not committed meanwhile",
                 what,

@@ -23,6 +23,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from detectors.errors import ConfigError
 from detectors.rules import RuleSet, load_rules, parse_rules_text
 from streams.errors import StreamsError
+from streams.kafka_security import aiokafka_options
 from streams.settings import Settings
 
 log = logging.getLogger("parcelwatch.rules")
@@ -31,7 +32,7 @@ RULES_KEY = b"rules"  # one key: a compacted topic keeps the latest document
 
 async def ensure_control_topic(settings: Settings) -> str:
     topic = settings.topic("rules.control")
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
     await admin.start()
     try:
         if topic not in set(await admin.list_topics()):
@@ -69,9 +70,7 @@ async def follow_rules(
     while True:
         try:
             topic = await ensure_control_topic(settings)
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False
-            )
+            consumer = AIOKafkaConsumer(**aiokafka_options(settings), group_id=None, enable_auto_commit=False)
             await consumer.start()
             try:
                 partition = TopicPartition(topic, 0)
@@ -95,7 +94,7 @@ async def publish_rules(settings: Settings, path: Path) -> RuleSet:
     """Validate ``path`` as the worker would, then send it; a bad file is never sent."""
     rules = load_rules(path)
     topic = await ensure_control_topic(settings)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
     try:
         await producer.start()
         await producer.send_and_wait(topic, path.read_bytes(), key=RULES_KEY)

@@ -41,6 +41,22 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, log: Pat
     raise ServerStartError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f} s; log:\n{_tail(log)}")
 
 
+def _wait_until_loaded(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
+    """Redis listens before it has loaded its AOF, and answers LOADING until then."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServerStartError(f"redis-server exited with code {proc.returncode}; its log says:\n{_tail(log)}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
+            sock.sendall(b"PING\r\n")
+            reply = sock.recv(64)
+            # +PONG, or -NOAUTH when a password is set: either way the data set is loaded.
+            if not reply.startswith(b"-LOADING"):
+                return
+        time.sleep(0.05)
+    raise ServerStartError(f"redis-server on port {port} still loading its data after {timeout:.0f} s")
+
+
 def _tail(log: Path) -> str:
     try:
         return "\n".join(log.read_text(errors="replace").splitlines()[-15:])
@@ -89,7 +105,12 @@ class RunningServer:
 
 
 @contextlib.contextmanager
-def redis_server(workdir: Path | None = None, appendonly: bool = False) -> Iterator[RunningServer]:
+def redis_server(
+    workdir: Path | None = None, appendonly: bool = False, port: int | None = None, extra: tuple[str, ...] = ()
+) -> Iterator[RunningServer]:
+    """``appendonly`` uses ``appendfsync always``: a write acknowledged to the worker is on disk, so a
+    crash of Redis loses nothing the worker has committed offsets for. ``port`` restarts a server
+    where it was (same ``workdir``, same AOF)."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise ServerStartError(
@@ -98,7 +119,7 @@ def redis_server(workdir: Path | None = None, appendonly: bool = False) -> Itera
     with contextlib.ExitStack() as stack:
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pw-redis-")))
-        port = free_port()
+        port = port or free_port()
         log = workdir / "redis.log"
         args = [
             binary,
@@ -112,13 +133,17 @@ def redis_server(workdir: Path | None = None, appendonly: bool = False) -> Itera
             str(workdir),
             "--appendonly",
             "yes" if appendonly else "no",
+            "--appendfsync",
+            "always",
             "--logfile",
             str(log),
             "--protected-mode",
             "yes",
+            *extra,
         ]
         proc = spawn(stack, args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         _wait_for_port(port, proc, "redis-server", log)
+        _wait_until_loaded(port, proc, log)
         yield RunningServer(f"redis://127.0.0.1:{port}/0", port, proc, log)
 
 
@@ -134,7 +159,8 @@ def tansu_binary() -> str:
 
 
 @contextlib.contextmanager
-def tansu_broker(workdir: Path | None = None) -> Iterator[RunningServer]:
+def tansu_broker(workdir: Path | None = None, advertised_port: int | None = None) -> Iterator[RunningServer]:
+    """``advertised_port``: clients are told to connect there (a TLS proxy in front of the broker)."""
     binary = tansu_binary()
     with contextlib.ExitStack() as stack:
         if workdir is None:
@@ -148,7 +174,7 @@ def tansu_broker(workdir: Path | None = None) -> Iterator[RunningServer]:
             "--listener-url",
             url,
             "--advertised-listener-url",
-            url,
+            f"tcp://127.0.0.1:{advertised_port or port}",
             "--storage-engine",
             "memory://tansu/",
         ]
@@ -175,3 +201,19 @@ def desk_server(env: dict[str, str], workdir: Path) -> Iterator[RunningServer]:
         )
         _wait_for_port(port, proc, "parcelwatch desk", log, timeout=30.0)
         yield RunningServer(f"http://127.0.0.1:{port}", port, proc, log)
+
+
+@contextlib.contextmanager
+def tls_proxy(port: int, target_port: int, cert: Path, key: Path, workdir: Path) -> Iterator[RunningServer]:
+    """socat terminating TLS on ``port`` and forwarding in the clear to ``target_port``: a TLS
+    endpoint for the Kafka protocol, where the broker itself cannot serve TLS."""
+    binary = shutil.which("socat")
+    if binary is None:
+        raise ServerStartError("socat is not installed: run the README's setup command, or `apt-get install socat`")
+    with contextlib.ExitStack() as stack:
+        log = workdir / "tls-proxy.log"
+        out = stack.enter_context(log.open("wb"))
+        listen = f"OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,cert={cert},key={key},verify=0"
+        proc = spawn(stack, [binary, listen, f"TCP:127.0.0.1:{target_port}"], stdout=out, stderr=subprocess.STDOUT)
+        _wait_for_port(port, proc, "TLS proxy (socat)", log)
+        yield RunningServer(f"kafka://127.0.0.1:{port}", port, proc, log)

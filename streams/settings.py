@@ -5,10 +5,14 @@ The table in README.md ("Settings") lists the same fields; keep the two together
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 # Only for runs that start their own throw-away servers (demo, replay without servers):
 # their pseudonyms never leave the machine. A worker against real servers needs a real secret.
@@ -23,11 +27,63 @@ def redact_url(url: str) -> str:
     return f"{scheme}://***@{rest.split('@', 1)[1]}"
 
 
+SECRETS = ("pseudonym_secret", "redis_password", "kafka_sasl_password")
+
+
+class SecretFiles(PydanticBaseSettingsSource):
+    """``PARCELWATCH_<SECRET>_FILE=/path``: a secret read from a file (Docker and Kubernetes secrets),
+    so that it need not sit in the environment. The variable itself, when set, wins."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for name in SECRETS:
+            variable = f"PARCELWATCH_{name.upper()}_FILE"
+            path = os.environ.get(variable)
+            if not path:
+                continue
+            try:
+                found[name] = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                raise SettingsError(f"{variable}: cannot read {path}: {exc.strerror}") from exc
+        return found
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PARCELWATCH_", frozen=True, extra="ignore")
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, SecretFiles(settings_cls), dotenv_settings, file_secret_settings
+
     broker_url: str = Field("kafka://127.0.0.1:9092", description="Kafka bootstrap, kafka://host:port[;host:port]")
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for windows and alerts")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for windows and alerts (rediss:// for TLS)")
+    redis_username: str | None = Field(None, description="Redis ACL user (unset: the default user)")
+    redis_password: SecretStr | None = Field(None, description="Redis password (AUTH, or the ACL user's)")
+    redis_tls: bool = Field(False, description="TLS to Redis (a rediss:// URL implies it)")
+    redis_tls_ca_file: Path | None = Field(None, description="CA file for Redis's certificate (unset: system CAs)")
+    redis_tls_cert_file: Path | None = Field(None, description="client certificate for Redis (mutual TLS)")
+    redis_tls_key_file: Path | None = Field(None, description="client key for Redis (mutual TLS)")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512", description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password")
+    kafka_tls_ca_file: Path | None = Field(None, description="CA file for the brokers (unset: system CAs)")
+    kafka_tls_cert_file: Path | None = Field(None, description="client certificate for the brokers (mutual TLS)")
+    kafka_tls_key_file: Path | None = Field(None, description="client key for the brokers (mutual TLS)")
     rules: Path | None = Field(None, description="rules file (TOML); default: the rules shipped in the package")
     reference: Path | None = Field(None, description="reference data file (TOML); default: shipped data")
     pseudonym_secret: SecretStr | None = Field(None, description="HMAC key for identifiers (>= 16 bytes)")
@@ -39,6 +95,9 @@ class Settings(BaseSettings):
     batch_within_s: float = Field(0.2, gt=0, description="longest wait to fill a batch")
     allowed_lateness: str = Field("6h", description="how far behind the slowest partition an event may arrive")
     idle_after_s: float = Field(5.0, gt=0, description="a partition read to its end and quiet this long is idle")
+    alert_reclaim_s: int = Field(
+        60, ge=1, description="an alert a worker got but did not acknowledge this long is published by another"
+    )
     max_parcels_per_entity: int = Field(2000, ge=10, description="records kept per entity")
     include_suspended: bool = Field(False, description="also match suspended control lists (No. 57/2025)")
     clear_labels: bool = Field(False, description="put clear identifiers in alerts (entity_label)")
@@ -49,6 +108,11 @@ class Settings(BaseSettings):
     desk_suppress_days: float = Field(90.0, gt=0, description="how long a false positive silences its rule")
     data_dir: Path = Field(Path(".parcelwatch"), description="Faust's local state directory")
     log_level: str = Field("info", description="crit, error, warn, info or debug")
+
+    def __repr_args__(self) -> Any:
+        # URLs may carry credentials: never in a repr, a log line or a traceback.
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name in ("redis_url", "broker_url") and isinstance(value, str) else value
 
     @property
     def redis_where(self) -> str:

@@ -51,11 +51,28 @@ def window_config(settings: Settings, rules: RuleSet) -> WindowConfig:
         rules.longest_window_s,
         allowed_lateness_s=parse_duration(settings.allowed_lateness, "PARCELWATCH_ALLOWED_LATENESS"),
         max_parcels_per_entity=settings.max_parcels_per_entity,
+        reclaim_after_s=settings.alert_reclaim_s,
     )
 
 
 def redis_client(settings: Settings) -> Any:
-    return aioredis.from_url(settings.redis_url, socket_timeout=10, health_check_interval=30)
+    """A client with the configured ACL user, password and TLS; the URL may say rediss:// for TLS."""
+    options: dict[str, Any] = {"socket_timeout": 10, "health_check_interval": 30}
+    if settings.redis_username:
+        options["username"] = settings.redis_username
+    if settings.redis_password is not None:
+        options["password"] = settings.redis_password.get_secret_value()
+    url = settings.redis_url
+    if settings.redis_tls or url.startswith("rediss://"):
+        url = "rediss://" + url.split("://", 1)[-1]
+        options.update(
+            ssl_cert_reqs="required",
+            ssl_check_hostname=True,
+            ssl_ca_certs=str(settings.redis_tls_ca_file) if settings.redis_tls_ca_file else None,
+            ssl_certfile=str(settings.redis_tls_cert_file) if settings.redis_tls_cert_file else None,
+            ssl_keyfile=str(settings.redis_tls_key_file) if settings.redis_tls_key_file else None,
+        )
+    return aioredis.from_url(url, **options)
 
 
 def build_stores(settings: Settings, detector: Detector, client: Any) -> tuple[RedisWindowStore, RedisAlertStore]:

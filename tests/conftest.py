@@ -59,13 +59,12 @@ def isolated(settings: Settings, suffix: str) -> Settings:
     )
 
 
-@pytest.fixture
-def live_settings(tansu_srv: RunningServer, redis_srv: RunningServer, tmp_path: Path) -> Settings:
-    """Settings for one test against the shared servers, isolated by unique names."""
+def settings_for(broker_url: str, redis_url: str, tmp_path: Path) -> Settings:
+    """Settings against the given servers, isolated from every other run by unique names."""
     run = f"t{os.getpid()}x{next(_runs)}"
     return Settings(
-        broker_url=tansu_srv.url,
-        redis_url=redis_srv.url,
+        broker_url=broker_url,
+        redis_url=redis_url,
         pseudonym_secret=SecretStr(SECRET),
         app_id=f"pw-{run}",
         topic_prefix=f"{run}.",
@@ -75,3 +74,9 @@ def live_settings(tansu_srv: RunningServer, redis_srv: RunningServer, tmp_path: 
         idle_after_s=2.0,
         metrics_port=0,
     )
+
+
+@pytest.fixture
+def live_settings(tansu_srv: RunningServer, redis_srv: RunningServer, tmp_path: Path) -> Settings:
+    """Settings for one test against the shared servers, isolated by unique names."""
+    return settings_for(tansu_srv.url, redis_srv.url, tmp_path)

@@ -91,7 +91,8 @@ def _inventory_to_event(inventory: Element) -> dict[str, Any]:
 def parse(raw: bytes) -> list[dict[str, Any] | Rejected]:
     try:
         root = SafeET.fromstring(raw, forbid_dtd=True)
-    except (ParseError, DefusedXmlException, ValueError) as exc:
+    except (ParseError, DefusedXmlException, ValueError, LookupError) as exc:
+        # LookupError: an encoding declaration naming no known codec (found by atheris)
         return [Rejected("bad_xml", str(exc)[:300], raw=raw)]
     if _local(root.tag) != "CEB603Message":
         return [Rejected("bad_xml", f"root element is {_local(root.tag)[:40]!r}, expected CEB603Message", raw=raw)]

@@ -23,6 +23,7 @@ import orjson
 import pytest
 import yaml
 
+from streams.kafka_security import aiokafka_options
 from streams.replay import ReplayInput, export_alerts, run_replay, wait_until_processed
 from streams.servers import free_port, spawn
 from streams.settings import Settings
@@ -210,7 +211,7 @@ async def committed_total(settings: Settings) -> int:
     from streams.replay import _offsets
 
     ends = await _offsets(settings, [settings.topic("canonical")])
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
     await admin.start()
     try:
         committed = await admin.list_consumer_group_offsets(settings.app_id, partitions=list(ends))

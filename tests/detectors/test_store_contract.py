@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 import redis.asyncio as aioredis
@@ -68,11 +69,14 @@ async def _same_step(
     reports: tuple[PartitionReport, ...],
     due: tuple[tuple[EntityRef, ...], tuple[EntityRef, ...]],
     links: list[ClusterEntry],
+    now_ms: int = 0,
 ) -> tuple[tuple[EntityRef, ...], tuple[EntityRef, ...]]:
-    """One call to each store with the same input; both answer the same; the first alert is acknowledged."""
+    """One call to each store with the same input; both answer the same; the first alert is acknowledged.
+
+    The others stay pending, and come back once ``now_ms`` has moved a reclaim period on."""
     lateness = CONFIG.allowed_lateness_s
-    got = await redis_store.apply(batch, rules, ClockInput(reports, 3, lateness, due[0]), links)
-    want = await memory.apply(batch, rules, ClockInput(reports, 3, lateness, due[1]), links)
+    got = await redis_store.apply(batch, rules, ClockInput(reports, 3, lateness, due[0], now_ms), links)
+    want = await memory.apply(batch, rules, ClockInput(reports, 3, lateness, due[1], now_ms), links)
     assert (got.at, got.due, got.stats.counts, got.alerts) == (want.at, want.due, want.stats.counts, want.alerts)
     await redis_store.acknowledge(got.alerts[:1])
     await memory.acknowledge(want.alerts[:1])
@@ -103,7 +107,7 @@ def test_redis_store_equals_memory_store(
         due_redis: tuple[EntityRef, ...] = ()
         due_memory: tuple[EntityRef, ...] = ()
         batches.append((ENTITIES[0], [], 0, True))  # a final flush with every partition idle
-        for entity, updates, partition, idle in batches:
+        for step, (entity, updates, partition, idle) in enumerate(batches):
             if updates:
                 maxima[partition] = max(
                     [maxima.get(partition, updates[0].event_time_ms)] + [u.event_time_ms for u in updates]
@@ -112,7 +116,7 @@ def test_redis_store_equals_memory_store(
             reports = tuple(PartitionReport(p, maxima.get(p), flush or (idle and p != partition)) for p in range(3))
             batch = [EntityUpdates(entity, tuple(updates))] if updates else []
             due_redis, due_memory = await _same_step(
-                redis_store, memory, batch, RULES, reports, (due_redis, due_memory), []
+                redis_store, memory, batch, RULES, reports, (due_redis, due_memory), [], step * 25_000
             )
         for entity in ENTITIES:
             state = memory.states.get(entity)
@@ -123,7 +127,7 @@ def test_redis_store_equals_memory_store(
     loop.run_until_complete(run())
 
 
-def test_one_round_trip_per_batch_and_pending_alerts_survive_until_acknowledged(
+def test_one_round_trip_per_batch_and_pending_alerts_are_handed_out_once_until_reclaimed(
     redis_srv: RunningServer, loop: asyncio.AbstractEventLoop
 ) -> None:
     async def run() -> None:
@@ -136,11 +140,17 @@ def test_one_round_trip_per_batch_and_pending_alerts_survive_until_acknowledged(
         alerts = (await store.apply(batch, RULES, now)).alerts
         assert store.round_trips == 2  # one per call, whatever the batch holds
         assert {a.rule_id for a in alerts} == {"phone_day", "phone_long", "rcpt"}
-        again = (await store.apply(batch, RULES, now)).alerts  # a crash before acknowledging: alerts come back
-        assert again == alerts
+        # Handed out once: another worker touching the same entities meanwhile does not publish them too.
+        assert (await store.apply(batch, RULES, now)).alerts == []
+        # Still unacknowledged a reclaim period later (their worker died): handed out again, once.
+        later = replace(now, now_ms=now.now_ms + CONFIG.reclaim_after_s * 1000)
+        assert (await store.apply([], RULES, later)).alerts == alerts
+        assert (await store.apply([], RULES, later)).alerts == []
         await store.acknowledge(alerts)
-        after = (await store.apply(batch, RULES, now)).alerts
+        much_later = replace(now, now_ms=later.now_ms + 10 * CONFIG.reclaim_after_s * 1000)
+        after = (await store.apply(batch, RULES, much_later)).alerts
         assert after == []
+        assert await client.zcard(f"{store._prefix}:claims") == 0
         await client.aclose()
 
     loop.run_until_complete(run())
@@ -220,7 +230,7 @@ def test_clusters_in_redis_equal_clusters_in_memory(
         due_redis: tuple[EntityRef, ...] = ()
         due_memory: tuple[EntityRef, ...] = ()
         flushes: list[tuple[list[ParcelUpdate], list[set[str]], int, bool]] = [([], [], 0, True)] * 6
-        for updates, node_sets, partition, idle in batches + flushes:
+        for step, (updates, node_sets, partition, idle) in enumerate(batches + flushes):
             if updates:
                 maxima[partition] = max(
                     [maxima.get(partition, updates[0].event_time_ms)] + [u.event_time_ms for u in updates]
@@ -235,7 +245,7 @@ def test_clusters_in_redis_equal_clusters_in_memory(
             phone = EntityRef("sender_phone", "p0")
             batch = [EntityUpdates(phone, tuple(updates))] if updates else []
             due_redis, due_memory = await _same_step(
-                redis_store, memory, batch, CLUSTER_RULES, reports, (due_redis, due_memory), links
+                redis_store, memory, batch, CLUSTER_RULES, reports, (due_redis, due_memory), links, step * 25_000
             )
         parents = {k.decode(): v.decode() for k, v in (await client.hgetall(f"{prefix}:cl:parent")).items()}
         assert parents == memory.parent

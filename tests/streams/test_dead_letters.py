@@ -10,6 +10,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from streams.kafka_security import aiokafka_options
 from streams.replay import ReplayInput, run_replay
 from streams.settings import Settings
 from tests.detectors.test_validation import GOOD
@@ -33,7 +34,7 @@ BAD_CANONICAL = [
 async def dead_letters(settings: Settings) -> list[dict[str, object]]:
     consumer = AIOKafkaConsumer(
         settings.topic("deadletter"),
-        bootstrap_servers=settings.bootstrap_servers,
+        **aiokafka_options(settings),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=None,

@@ -42,6 +42,7 @@ NASTY = [
     b"<!DOCTYPE x [<!ENTITY a SYSTEM 'file:///etc/passwd'>]><x>&a;</x>",
     b"9" * 40,
     b"\x00",
+    b'<?xml version="1.0" encoding="UTF-4"?><CEB603Message/>',  # an unknown codec (found by atheris)
 ]
 
 

@@ -11,6 +11,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from detectors.errors import ConfigError
+from streams.kafka_security import aiokafka_options
 from streams.replay import ReplayInput, export_alerts, run_replay, settings_env, wait_until_processed
 from streams.rules_control import RULES_KEY, ensure_control_topic, read_rules_message
 from streams.settings import Settings
@@ -50,7 +51,7 @@ def wait_for_line(log: Path, needle: str, timeout_s: float = 60) -> str:
 
 async def send_raw(settings: Settings, value: bytes) -> None:
     topic = await ensure_control_topic(settings)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+    producer = AIOKafkaProducer(**aiokafka_options(settings))
     await producer.start()
     try:
         await producer.send_and_wait(topic, value, key=RULES_KEY)

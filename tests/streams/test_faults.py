@@ -1,0 +1,187 @@
+"""Faults injected into a live replay (real Tansu, real Faust workers, real redis-server), each run
+compared with an uninterrupted run of the same stream: same alerts, same window records, no
+alert published twice, nothing lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from streams.replay import ReplayInput, run_replay, settings_env, start_worker, wait_until_processed
+from streams.servers import RunningServer, free_port, redis_server
+from streams.settings import Settings
+from streams.simulate import simulate
+from tests.conftest import settings_for
+from tests.streams.fault_harness import Outcome, committed, metric_total, outcome, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def within_lateness(lines: list[bytes], lateness_ms: int) -> list[bytes]:
+    """Without the events later than the lateness: whether those are taken depends on timing
+    (docs/windows.md, "Late bound"), so no two runs need agree on them."""
+    kept, latest = [], 0
+    for line in lines:
+        try:
+            event_time = orjson.loads(line)["event_time"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            event_time = None
+        if isinstance(event_time, int):
+            if event_time < latest - lateness_ms:
+                continue
+            latest = max(latest, event_time)
+        kept.append(line)
+    return kept
+
+
+@pytest.fixture(scope="module")
+def stream(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """About 23,000 events: long enough to crash a worker in the middle, short enough for CI."""
+    path = tmp_path_factory.mktemp("faults") / "stream.jsonl"
+    simulate(seed=21, days=30, out=path, scale=2.0)
+    lines = path.read_bytes().splitlines()
+    kept = within_lateness(lines, lateness_ms=5 * 3600 * 1000)  # an hour inside the default 6 h
+    assert 0 < len(lines) - len(kept) < 100
+    path.write_bytes(b"\n".join(kept) + b"\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(
+    stream: Path, tansu_srv: RunningServer, redis_srv: RunningServer, tmp_path_factory: pytest.TempPathFactory
+) -> Outcome:
+    settings = settings_for(tansu_srv.url, redis_srv.url, tmp_path_factory.mktemp("uninterrupted"))
+    run_replay(settings, [ReplayInput(stream, "canonical")], None, timeout_s=300)
+    result = outcome(settings)
+    assert len(result.alert_ids) > 20 and len(result.windows) > 1000
+    return result
+
+
+def assert_same(result: Outcome, uninterrupted: Outcome) -> None:
+    diffs = result.same_as(uninterrupted)
+    assert not diffs, "unlike the uninterrupted run:\n" + "\n".join(diffs)
+
+
+def worker_env(settings: Settings, workdir: Path) -> dict[str, str]:
+    return settings_env(settings) | {"PARCELWATCH_DATA_DIR": str(workdir)}
+
+
+def with_metrics(settings: Settings) -> Settings:
+    """Own /metrics port; a dead worker's alerts are reclaimed after 10 s rather than 60."""
+    return settings.model_copy(update={"metrics_port": free_port(), "alert_reclaim_s": 10})
+
+
+def publish(settings: Settings, stream: Path) -> None:
+    """Before any worker starts: see docs/windows.md, "Idle partitions and old data"."""
+    run_replay(settings, [ReplayInput(stream, "canonical")], None, with_worker=False)
+
+
+def kill_when_processed(settings: Settings, victim: subprocess.Popen[bytes], share: float) -> tuple[int, int]:
+    """SIGKILL ``victim`` once the group has committed ``share`` of the input; returns (done, total) then."""
+    wait_for(
+        f"{share:.0%} of the input committed", lambda: committed(settings)[0] >= share * committed(settings)[1], 180
+    )
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    return committed(settings)
+
+
+def finish(settings: Settings, survivor: subprocess.Popen[bytes]) -> None:
+    asyncio.run(wait_until_processed(settings, 300, survivor))
+
+
+def test_worker_killed_mid_stream_and_restarted(
+    stream: Path, uninterrupted: Outcome, live_settings: Settings, tmp_path: Path
+) -> None:
+    settings = with_metrics(live_settings)
+    with contextlib.ExitStack() as stack:
+        publish(settings, stream)
+        first = start_worker(stack, worker_env(settings, tmp_path / "w1"), tmp_path / "w1.log")
+        done, total = kill_when_processed(settings, first, 0.3)
+        assert done < total, "the worker finished before it could be killed: make the stream longer"
+        second = start_worker(stack, worker_env(settings, tmp_path / "w2"), tmp_path / "w2.log")
+        finish(settings, second)
+    assert_same(outcome(settings), uninterrupted)
+
+
+def test_two_workers_one_killed_the_survivor_takes_over(
+    stream: Path, uninterrupted: Outcome, live_settings: Settings, tmp_path: Path
+) -> None:
+    one, two = with_metrics(live_settings), with_metrics(live_settings)
+    with contextlib.ExitStack() as stack:
+        publish(one, stream)
+        victim = start_worker(stack, worker_env(one, tmp_path / "w1"), tmp_path / "w1.log")
+        survivor = start_worker(stack, worker_env(two, tmp_path / "w2"), tmp_path / "w2.log")
+        wait_for(
+            "both workers consuming",
+            lambda: min(metric_total(s.metrics_port, "parcelwatch_events_consumed_total") for s in (one, two)) > 0,
+            120,
+        )
+        done, total = kill_when_processed(one, victim, 0.3)
+        assert done < total
+        finish(one, survivor)
+    assert_same(outcome(one), uninterrupted)
+
+
+@contextlib.contextmanager
+def own_redis(workdir: Path) -> Iterator[RunningServer]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    with redis_server(workdir, appendonly=True) as server:
+        yield server
+
+
+def test_redis_killed_mid_stream_restarts_from_its_aof(
+    stream: Path, uninterrupted: Outcome, tansu_srv: RunningServer, tmp_path: Path
+) -> None:
+    redis_dir = tmp_path / "redis"
+    with own_redis(redis_dir) as redis:
+        settings = with_metrics(settings_for(tansu_srv.url, redis.url, tmp_path))
+        with contextlib.ExitStack() as stack:
+            publish(settings, stream)
+            worker = start_worker(stack, worker_env(settings, tmp_path / "w"), tmp_path / "w.log")
+            done, total = kill_when_processed(settings, redis.process, 0.3)
+            assert done < total
+            with redis_server(redis_dir, appendonly=True, port=redis.port):
+                finish(settings, worker)
+                result = outcome(settings)
+    assert_same(result, uninterrupted)
+    assert metric_total(settings.metrics_port, "parcelwatch_redis_errors_total") == 0  # worker stopped with Redis
+
+
+def test_redis_unreachable_for_30_s_nothing_committed_meanwhile_nothing_lost(
+    stream: Path, uninterrupted: Outcome, tansu_srv: RunningServer, tmp_path: Path
+) -> None:
+    redis_dir = tmp_path / "redis"
+    with own_redis(redis_dir) as redis:
+        settings = with_metrics(settings_for(tansu_srv.url, redis.url, tmp_path))
+        log = tmp_path / "w.log"
+        with contextlib.ExitStack() as stack:
+            publish(settings, stream)
+            worker = start_worker(stack, worker_env(settings, tmp_path / "w"), log)
+            wait_for("30% committed", lambda: committed(settings)[0] >= 0.3 * committed(settings)[1], 180)
+            redis.process.terminate()  # a clean stop: connections refused from here on
+            redis.process.wait()
+            down = time.monotonic()
+            time.sleep(5)  # a commit already under way may still land
+            during = committed(settings)
+            errors_then = metric_total(settings.metrics_port, "parcelwatch_redis_errors_total")
+            time.sleep(max(0.0, 30 - (time.monotonic() - down)))
+            assert committed(settings) == during, "offsets were committed while Redis was unreachable"
+            assert during[0] < during[1]
+            assert metric_total(settings.metrics_port, "parcelwatch_redis_errors_total") > errors_then > 0
+            assert worker.poll() is None, "the worker died while Redis was unreachable"
+            with redis_server(redis_dir, appendonly=True, port=redis.port):
+                finish(settings, worker)
+                result = outcome(settings)
+    text = log.read_text()
+    assert "failed; retrying in" in text and "offsets are not committed meanwhile" in text
+    assert_same(result, uninterrupted)
