@@ -162,10 +162,27 @@ async def _offsets(settings: Settings, topics: Sequence[str]) -> dict[TopicParti
         await consumer.stop()
 
 
+async def committed_progress(settings: Settings, admin: AIOKafkaAdminClient | None = None) -> tuple[int, int]:
+    """(messages of the input topics the consumer group has committed, messages in them)."""
+    topics = [settings.topic(a.topic_suffix) for a in ADAPTERS.values()]
+    own = admin is None
+    if admin is None:
+        admin = AIOKafkaAdminClient(**aiokafka_options(settings))
+        await admin.start()
+    try:
+        ends = await _offsets(settings, topics)
+        # Explicit partitions: Tansu closes the connection on the all-partitions form.
+        committed = await admin.list_consumer_group_offsets(settings.app_id, partitions=list(ends))
+    finally:
+        if own:
+            await admin.close()
+    done = sum(min(max(committed[tp].offset, 0), end) if tp in committed else 0 for tp, end in ends.items())
+    return done, sum(ends.values())
+
+
 async def wait_until_processed(
     settings: Settings, timeout_s: float, worker: subprocess.Popen[bytes] | None = None
 ) -> None:
-    topics = [settings.topic(a.topic_suffix) for a in ADAPTERS.values()]
     admin = AIOKafkaAdminClient(**aiokafka_options(settings))
     await admin.start()
     client = redis_client(settings)
@@ -176,11 +193,7 @@ async def wait_until_processed(
         while True:
             if worker is not None and worker.poll() is not None:
                 raise StreamsError(f"the worker exited with code {worker.returncode} before the replay finished")
-            ends = await _offsets(settings, topics)
-            # Explicit partitions: Tansu closes the connection on the all-partitions form.
-            committed = await admin.list_consumer_group_offsets(settings.app_id, partitions=list(ends))
-            total = sum(ends.values())
-            done = sum(min(max(committed[tp].offset, 0), end) if tp in committed else 0 for tp, end in ends.items())
+            done, total = await committed_progress(settings, admin)
             progress.total = total
             progress.n = done
             progress.refresh()

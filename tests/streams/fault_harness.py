@@ -17,12 +17,10 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 
 from detectors.alert_store import RedisAlertStore
-from streams.adapters import ADAPTERS
 from streams.kafka_security import aiokafka_options
-from streams.replay import _offsets
+from streams.replay import _offsets, committed_progress
 from streams.settings import Settings
 from streams.wiring import load_ruleset, redis_client, window_config
 
@@ -129,22 +127,9 @@ def outcome(settings: Settings) -> Outcome:
     return asyncio.run(_outcome(settings))
 
 
-async def _committed(settings: Settings) -> tuple[int, int]:
-    topics = [settings.topic(a.topic_suffix) for a in ADAPTERS.values()]
-    ends = await _offsets(settings, topics)
-    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
-    await admin.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(settings.app_id, partitions=list(ends))
-    finally:
-        await admin.close()
-    done = sum(min(max(committed[tp].offset, 0), end) if tp in committed else 0 for tp, end in ends.items())
-    return done, sum(ends.values())
-
-
 def committed(settings: Settings) -> tuple[int, int]:
     """(offsets the consumer group has committed, messages in the input topics)."""
-    return asyncio.run(_committed(settings))
+    return asyncio.run(committed_progress(settings))
 
 
 def wait_for(what: str, condition: Callable[[], bool], timeout_s: float, every_s: float = 0.2) -> None:

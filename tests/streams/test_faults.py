@@ -10,6 +10,8 @@ import contextlib
 import signal
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import orjson
 import pytest
 
 from streams.replay import ReplayInput, run_replay, settings_env, start_worker, wait_until_processed
-from streams.servers import RunningServer, free_port, redis_server
+from streams.servers import RunningServer, free_port, redis_server, s3_server, tansu_broker
 from streams.settings import Settings
 from streams.simulate import simulate
 from tests.conftest import settings_for
@@ -80,19 +82,32 @@ def with_metrics(settings: Settings) -> Settings:
     return settings.model_copy(update={"metrics_port": free_port(), "alert_reclaim_s": 10})
 
 
+def readiness(settings: Settings) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{settings.metrics_port}/readyz", timeout=5) as response:  # noqa: S310
+            return response.status, orjson.loads(response.read())["detail"]
+    except urllib.error.HTTPError as exc:
+        return exc.code, orjson.loads(exc.read())["detail"]
+
+
 def publish(settings: Settings, stream: Path) -> None:
     """Before any worker starts: see docs/windows.md, "Idle partitions and old data"."""
     run_replay(settings, [ReplayInput(stream, "canonical")], None, with_worker=False)
 
 
 def kill_when_processed(settings: Settings, victim: subprocess.Popen[bytes], share: float) -> tuple[int, int]:
-    """SIGKILL ``victim`` once the group has committed ``share`` of the input; returns (done, total) then."""
-    wait_for(
-        f"{share:.0%} of the input committed", lambda: committed(settings)[0] >= share * committed(settings)[1], 180
-    )
+    """SIGKILL ``victim`` once the group has committed ``share`` of the input; returns (done, total)
+    as last seen before the kill (the victim may be the broker that answers the question)."""
+    seen = [(0, 1)]
+
+    def reached() -> bool:
+        seen[0] = committed(settings)
+        return seen[0][0] >= share * seen[0][1]
+
+    wait_for(f"{share:.0%} of the input committed", reached, 180)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
-    return committed(settings)
+    return seen[0]
 
 
 def finish(settings: Settings, survivor: subprocess.Popen[bytes]) -> None:
@@ -179,9 +194,30 @@ def test_redis_unreachable_for_30_s_nothing_committed_meanwhile_nothing_lost(
             assert during[0] < during[1]
             assert metric_total(settings.metrics_port, "parcelwatch_redis_errors_total") > errors_then > 0
             assert worker.poll() is None, "the worker died while Redis was unreachable"
+            assert readiness(settings) == (503, "Redis is not answering")  # out of rotation meanwhile
             with redis_server(redis_dir, appendonly=True, port=redis.port):
                 finish(settings, worker)
                 result = outcome(settings)
     text = log.read_text()
     assert "failed; retrying in" in text and "offsets are not committed meanwhile" in text
+    assert_same(result, uninterrupted)
+
+
+def test_broker_killed_mid_stream_and_restarted(
+    stream: Path, uninterrupted: Outcome, redis_srv: RunningServer, tmp_path: Path
+) -> None:
+    """Tansu keeps its topics and offsets in S3 here (a local moto server), so that a restarted
+    broker has them again, as Kafka has them on its disks."""
+    with s3_server(tmp_path) as storage, tansu_broker(tmp_path, storage=storage) as broker:
+        settings = with_metrics(settings_for(broker.url, redis_srv.url, tmp_path))
+        with contextlib.ExitStack() as stack:
+            publish(settings, stream)
+            worker = start_worker(stack, worker_env(settings, tmp_path / "w"), tmp_path / "w.log")
+            done, total = kill_when_processed(settings, broker.process, 0.3)
+            assert done < total
+            time.sleep(5)  # the worker meets a dead broker for a while
+            assert worker.poll() is None, "the worker died with the broker"
+            with tansu_broker(tmp_path, storage=storage, port=broker.port):
+                finish(settings, worker)
+                result = outcome(settings)
     assert_same(result, uninterrupted)
