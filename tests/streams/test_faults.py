@@ -68,8 +68,8 @@ def uninterrupted(
     return result
 
 
-def assert_same(result: Outcome, uninterrupted: Outcome) -> None:
-    diffs = result.same_as(uninterrupted)
+def assert_same(result: Outcome, uninterrupted: Outcome, republished_ok: bool = False) -> None:
+    diffs = result.same_as(uninterrupted, republished_ok)
     assert not diffs, "unlike the uninterrupted run:\n" + "\n".join(diffs)
 
 
@@ -207,7 +207,11 @@ def test_broker_killed_mid_stream_and_restarted(
     stream: Path, uninterrupted: Outcome, redis_srv: RunningServer, tmp_path: Path
 ) -> None:
     """Tansu keeps its topics and offsets in S3 here (a local moto server), so that a restarted
-    broker has them again, as Kafka has them on its disks."""
+    broker has them again, as Kafka has them on its disks.
+
+    An alert the broker stored but died before acknowledging is published again when the worker
+    retries: the alerts topic may then hold it twice (same id, same content; seen in one of the
+    first two runs). Everything else must be exactly as in the uninterrupted run."""
     with s3_server(tmp_path) as storage, tansu_broker(tmp_path, storage=storage) as broker:
         settings = with_metrics(settings_for(broker.url, redis_srv.url, tmp_path))
         with contextlib.ExitStack() as stack:
@@ -220,4 +224,4 @@ def test_broker_killed_mid_stream_and_restarted(
             with tansu_broker(tmp_path, storage=storage, port=broker.port):
                 finish(settings, worker)
                 result = outcome(settings)
-    assert_same(result, uninterrupted)
+    assert_same(result, uninterrupted, republished_ok=True)
