@@ -1,0 +1,157 @@
+"""Throughput ladder, one run, one broker, one stream: how fast each rung reads the same events.
+
+    .venv/bin/python benchmarks/throughput.py --events 500000
+
+1. a raw aiokafka ``getmany`` loop (the ceiling for a Python consumer);
+2. a bare Faust agent that only counts (benchmarks/faust_counter.py);
+3. the full pipeline: a ``parcelwatch worker`` (validation, scoring, windows in Redis, alerts),
+   reading the canonical topic directly (adapters off), timed by its committed offsets.
+
+Each rung reads the same topic (8 partitions) with a consumer group of its own, from the start.
+Writes its table into BENCHMARKS.md and ends with one JSON line: raw_aiokafka_eps, bare_faust_eps,
+pipeline_eps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+from streams.replay import committed_progress, ensure_topics, settings_env, start_worker
+from streams.servers import redis_server, tansu_broker
+from streams.settings import DEV_SECRET, Settings
+from streams.simulate import simulate
+
+sys.path.insert(0, str(Path(__file__).parent))
+from report import provenance, write_section  # noqa: E402 - benchmarks are scripts, not a package
+from soak import publish  # noqa: E402
+
+HERE = Path(__file__).parent
+
+
+async def raw_rung(settings: Settings, events: int) -> float:
+    consumer = AIOKafkaConsumer(
+        settings.topic("canonical"),
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id="bench-raw",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 << 20,
+        fetch_max_bytes=64 << 20,
+    )
+    await consumer.start()
+    try:
+        seen, first = 0, 0.0
+        while seen < events:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            got = sum(len(records) for records in batches.values())
+            if got and not first:
+                first = time.perf_counter()
+            seen += got
+        return events / (time.perf_counter() - first)
+    finally:
+        await consumer.stop()
+
+
+def faust_rung(settings: Settings, events: int) -> float:
+    run = subprocess.run(  # noqa: S603 - our own script
+        [
+            sys.executable,
+            str(HERE / "faust_counter.py"),
+            settings.broker_url,
+            settings.topic("canonical"),
+            "bench-faust",
+            str(events),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
+    # Faust's worker sends stdout through its logger: the JSON sits inside a log line.
+    found = re.search(r'\{"events":[^}]*\}', run.stdout + run.stderr)
+    if found is None:
+        raise SystemExit(f"the Faust counter printed no result (exit {run.returncode}):\n{run.stderr[-2000:]}")
+    result = orjson.loads(found.group(0))
+    return float(result["events"] / result["seconds"])
+
+
+def pipeline_rung(settings: Settings, events: int, work: Path) -> float:
+    """From the first committed offset to the last: the worker's start-up is not counted."""
+    with contextlib.ExitStack() as stack:
+        env = settings_env(settings) | {"PARCELWATCH_DATA_DIR": str(work / "worker")}
+        worker = start_worker(stack, env, work / "worker.log")
+        first_done, first_t = 0, 0.0
+        while True:
+            time.sleep(0.5)
+            if worker.poll() is not None:
+                raise SystemExit(f"the worker exited with code {worker.returncode}; see {work / 'worker.log'}")
+            done, _ = asyncio.run(committed_progress(settings))
+            if done and not first_t:
+                first_done, first_t = done, time.perf_counter()
+            if done >= events:
+                return (done - first_done) / (time.perf_counter() - first_t)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=500_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="pw-throughput-") as tmp, contextlib.ExitStack() as stack:
+        work = Path(tmp)
+        broker = stack.enter_context(tansu_broker(work))
+        redis = stack.enter_context(redis_server(work))
+        settings = Settings(
+            broker_url=broker.url,
+            redis_url=redis.url,
+            pseudonym_secret=DEV_SECRET,
+            metrics_port=0,
+            data_dir=work / "faust",
+            app_id="bench-pipeline",
+        )
+        stream = work / "stream.jsonl"
+        simulate(seed=41, days=60, out=stream, scale=4.0)
+        asyncio.run(ensure_topics(settings))
+        asyncio.run(publish(settings, stream.read_bytes().splitlines(), args.events))
+        raw = asyncio.run(raw_rung(settings, args.events))
+        bare = faust_rung(settings, args.events)
+        pipeline = pipeline_rung(settings, args.events, work)
+
+    body = [
+        provenance(f"python benchmarks/throughput.py --events {args.events}"),
+        "",
+        f"{args.events:,} canonical events (a 60-day simulated stream, repeated with new ids and later times), "
+        "8 partitions, one Tansu broker; each rung a consumer group of its own reading from the start, "
+        "one after the other in one run. Pipeline: one `parcelwatch worker`, timed from its first committed "
+        "offset to its last.",
+        "",
+        "| rung | events/s | ratio to the rung above |",
+        "|---|---|---|",
+        f"| raw aiokafka `getmany` | {raw:,.0f} | |",
+        f"| bare Faust agent, counting | {bare:,.0f} | {bare / raw:.3f} |",
+        f"| full pipeline | {pipeline:,.0f} | {pipeline / bare:.3f} |",
+        "",
+        f"Target: the pipeline at >= 80% of the bare Faust agent; it is at {pipeline / bare:.0%}. "
+        "Target: >= 40,000 events/s per worker for the pipeline; it is at "
+        f"{pipeline:,.0f}.",
+    ]
+    write_section("Throughput ladder", body)
+    print(
+        orjson.dumps(
+            {"raw_aiokafka_eps": round(raw), "bare_faust_eps": round(bare), "pipeline_eps": round(pipeline)}
+        ).decode()
+    )
+
+
+if __name__ == "__main__":
+    main()
