@@ -27,13 +27,14 @@ from aiokafka import AIOKafkaProducer
 from tqdm import tqdm
 
 from streams.replay import committed_progress, ensure_topics, settings_env, start_worker, wait_until_processed
-from streams.servers import free_port, redis_server, tansu_broker
-from streams.settings import DEV_SECRET, Settings
+from streams.servers import free_port
+from streams.settings import Settings
 from streams.simulate import simulate
 from streams.wiring import redis_client
 
 sys.path.insert(0, str(Path(__file__).parent))
-from report import provenance, write_section  # noqa: E402 - benchmarks are scripts, not a package
+from local import local_settings  # noqa: E402 - benchmarks are scripts, not a package
+from report import provenance, write_section  # noqa: E402
 
 DAY_MS = 86_400_000
 
@@ -108,15 +109,7 @@ def main() -> None:
     samples: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="pw-soak-") as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)
-        broker = stack.enter_context(tansu_broker(work))
-        redis = stack.enter_context(redis_server(work))
-        settings = Settings(
-            broker_url=broker.url,
-            redis_url=redis.url,
-            pseudonym_secret=DEV_SECRET,
-            metrics_port=free_port(),
-            data_dir=work / "faust",
-        )
+        settings = local_settings(stack, work, metrics_port=free_port())
         stream = work / "stream.jsonl"
         simulate(seed=31, days=60, out=stream, scale=4.0)
         lines = stream.read_bytes().splitlines()

@@ -30,6 +30,7 @@ class MemoryWindowStore:
         self.states: dict[EntityRef, EntityState] = {}
         self.pending: dict[bytes, int] = {}  # cluster entries waiting for the horizon -> their event time
         self.parent: dict[str, str] = {}  # identifier -> the identifier it was joined under
+        self.unacknowledged: set[EntityRef] = set()  # entities holding pending alerts (Redis: the claims index)
         self.maxima: dict[int, int] = {}
         self.idle: set[int] = set()
 
@@ -70,6 +71,8 @@ class MemoryWindowStore:
             )
             total.add(stats)
             alerts.update((a.alert_id, a) for a in pending)
+            if pending:
+                self.unacknowledged.add(entity)
 
         in_batch = {group.entity for group in batch}
         later = [e for e in clock.due if e not in in_batch and e.entity_type == CLUSTER]
@@ -105,10 +108,10 @@ class MemoryWindowStore:
         ``due_limit`` of them.
         """
         before = now_ms - self.config.reclaim_after_s * 1000
+        self.unacknowledged = {e for e in self.unacknowledged if self.states[e].pending}
         waiting = sorted(
             (min(state.claimed_ms[a] for a in state.pending), f"{entity.entity_type}:{entity.key}".encode(), entity)
-            for entity, state in self.states.items()
-            if state.pending
+            for entity, state in ((e, self.states[e]) for e in self.unacknowledged)
         )
         out = []
         for oldest, _, entity in waiting[: self.due_limit]:

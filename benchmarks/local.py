@@ -1,0 +1,19 @@
+"""Throw-away servers for a benchmark: Tansu and redis-server on free loopback ports, and the
+settings that point at them."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from streams.servers import redis_server, tansu_broker
+from streams.settings import DEV_SECRET, Settings
+
+
+def local_settings(stack: contextlib.ExitStack, work: Path, **overrides: Any) -> Settings:
+    """Starts both servers on ``stack`` (they stop with it)."""
+    broker = stack.enter_context(tansu_broker(work))
+    redis = stack.enter_context(redis_server(work))
+    defaults: dict[str, Any] = {"pseudonym_secret": DEV_SECRET, "metrics_port": 0, "data_dir": work / "faust"}
+    return Settings(broker_url=broker.url, redis_url=redis.url, **(defaults | overrides))
