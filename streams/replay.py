@@ -218,33 +218,41 @@ async def wait_until_processed(
         await client.aclose()
 
 
-async def read_dead_letters(settings: Settings, start: dict[TopicPartition, int]) -> Counter[str]:
-    topic = settings.topic("deadletter")
-    ends = await _offsets(settings, [topic])
-    reasons: Counter[str] = Counter()
-    todo = {tp: end for tp, end in ends.items() if end > start.get(tp, 0)}
+async def read_topic(
+    settings: Settings, topic: str, start: dict[TopicPartition, int] | None = None, timeout_s: float = 120.0
+) -> list[bytes]:
+    """The values of ``topic`` from ``start`` (default: the beginning) to its present end."""
+    start = start or {}
+    todo = {tp: end for tp, end in (await _offsets(settings, [topic])).items() if end > start.get(tp, 0)}
+    values: list[bytes] = []
     if not todo:
-        return reasons
+        return values
+    ends = dict(todo)
     consumer = AIOKafkaConsumer(**aiokafka_options(settings), enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(list(todo))
         for tp in todo:
             consumer.seek(tp, start.get(tp, 0))
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + timeout_s
         while todo:
             if time.monotonic() > deadline:
-                raise StreamsError(f"could not read the dead-letter topic {topic} to its end within 120 s")
-            batches = await consumer.getmany(timeout_ms=1000)
-            for tp, records in batches.items():
+                raise StreamsError(f"could not read the topic {topic} to its end within {timeout_s:.0f} s")
+            for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
                 for record in records:
-                    if record.offset < todo.get(tp, 0) and record.value is not None:
-                        reasons[orjson.loads(record.value)["reason"]] += 1
-                    if record.offset + 1 >= todo.get(tp, 0):
+                    if record.offset < ends[tp] and record.value is not None:
+                        values.append(record.value)
+                    if record.offset + 1 >= ends[tp]:
                         todo.pop(tp, None)
     finally:
         await consumer.stop()
-    return reasons
+    return values
+
+
+async def read_dead_letters(settings: Settings, start: dict[TopicPartition, int]) -> Counter[str]:
+    return Counter(
+        orjson.loads(value)["reason"] for value in await read_topic(settings, settings.topic("deadletter"), start)
+    )
 
 
 def start_worker(stack: contextlib.ExitStack, settings_env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:

@@ -16,11 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer
 
 from detectors.alert_store import RedisAlertStore
-from streams.kafka_security import aiokafka_options
-from streams.replay import _offsets, committed_progress
+from streams.replay import committed_progress, read_topic
 from streams.settings import Settings
 from streams.wiring import load_ruleset, redis_client, window_config
 
@@ -90,29 +88,8 @@ async def _window_state(settings: Settings) -> dict[str, Any]:
 
 
 async def _published(settings: Settings) -> tuple[str, ...]:
-    topic = settings.topic("alerts")
-    ends = {tp: end for tp, end in (await _offsets(settings, [topic])).items() if end > 0}
-    ids: list[str] = []
-    if not ends:
-        return ()
-    consumer = AIOKafkaConsumer(**aiokafka_options(settings), enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(list(ends))
-        for tp in ends:
-            consumer.seek(tp, 0)
-        todo = dict(ends)
-        deadline = time.monotonic() + 60
-        while todo and time.monotonic() < deadline:
-            for tp, records in (await consumer.getmany(timeout_ms=500)).items():
-                for record in records:
-                    if record.offset < ends[tp] and record.value is not None:
-                        ids.append(orjson.loads(record.value)["alert_id"])
-                    if record.offset + 1 >= ends[tp]:
-                        todo.pop(tp, None)
-    finally:
-        await consumer.stop()
-    return tuple(sorted(ids))
+    values = await read_topic(settings, settings.topic("alerts"))
+    return tuple(sorted(orjson.loads(value)["alert_id"] for value in values))
 
 
 async def _outcome(settings: Settings) -> Outcome:

@@ -12,7 +12,6 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import orjson
 import pytest
 import redis
 import trustme
@@ -27,7 +26,8 @@ from streams.replay import ReplayInput, run_replay, settings_env
 from streams.servers import RunningServer, _wait_for_port, free_port, spawn, tansu_broker, tls_proxy
 from streams.settings import Settings
 from tests.conftest import settings_for
-from tests.replay_expectations import STREAM, essence, read_expected
+from tests.replay_expectations import STREAM, read_expected
+from tests.streams.test_replay import alerts_of
 
 PASSWORD = "correct-horse-battery-staple"  # noqa: S105 - a test's throw-away secret
 
@@ -78,6 +78,17 @@ def test_sasl_without_a_login_says_what_to_set() -> None:
         aiokafka_options(Settings(kafka_security_protocol="SASL_PLAINTEXT"))
 
 
+def tls_files(workdir: Path) -> tuple[Path, Path, Path]:
+    """A throw-away CA and a certificate it signed for 127.0.0.1: (CA file, certificate, key)."""
+    ca = trustme.CA()
+    server_cert = ca.issue_cert("127.0.0.1")
+    ca_file, cert, key = workdir / "ca.pem", workdir / "cert.pem", workdir / "key.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    server_cert.cert_chain_pems[0].write_to_path(str(cert))
+    server_cert.private_key_pem.write_to_path(str(key))
+    return ca_file, cert, key
+
+
 @contextlib.contextmanager
 def _tls_redis(workdir: Path, extra: tuple[str, ...], tls_port: int) -> Iterator[None]:
     """redis-server listening on ``tls_port`` only (``--port 0``: no plaintext port)."""
@@ -95,12 +106,8 @@ def _tls_redis(workdir: Path, extra: tuple[str, ...], tls_port: int) -> Iterator
 def test_a_replay_through_redis_over_tls_with_an_acl_user(tansu_srv: RunningServer, tmp_path: Path) -> None:
     """redis-server with TLS only (no plaintext port), the default user off, and a user that may
     touch the run's keys only: the worker, replay and export all get through; nothing else does."""
-    ca = trustme.CA()
-    server_cert = ca.issue_cert("127.0.0.1")
-    files = {name: tmp_path / f"{name}.pem" for name in ("ca", "cert", "key")}
-    ca.cert_pem.write_to_path(str(files["ca"]))
-    server_cert.cert_chain_pems[0].write_to_path(str(files["cert"]))
-    server_cert.private_key_pem.write_to_path(str(files["key"]))
+    ca_file, cert, key = tls_files(tmp_path)
+    files = {"ca": ca_file, "cert": cert, "key": key}
     tls_port = free_port()
     base = settings_for(tansu_srv.url, "redis://unused", tmp_path)
     acl = f"parcelwatch on >{PASSWORD} ~{base.redis_prefix}:* &* +@all -@admin -@dangerous +info +dbsize"
@@ -122,10 +129,7 @@ def test_a_replay_through_redis_over_tls_with_an_acl_user(tansu_srv: RunningServ
         )
         out = tmp_path / "alerts.jsonl"
         run_replay(settings, [ReplayInput(STREAM, "canonical")], out, timeout_s=240)
-        alerts = sorted(
-            (essence(orjson.loads(line)) for line in out.read_bytes().splitlines()), key=lambda a: a["alert_id"]
-        )
-        assert alerts == read_expected()
+        assert alerts_of(out) == read_expected()
         assert PASSWORD not in " ".join(f"{k}={v}" for k, v in settings_env(settings).items() if "PASSWORD" not in k)
         # Without TLS there is nothing to talk to; with TLS but no login, the default user is off.
         with pytest.raises(redis.exceptions.ConnectionError):
@@ -154,12 +158,7 @@ def test_a_replay_through_kafka_over_tls(
     """Every Kafka client of the project (worker, replay, admin look-ups) over TLS, with the
     server's certificate checked against the configured CA. Tansu 0.6 cannot serve TLS itself here
     (its --cert and --key options refuse each other), so socat terminates TLS in front of it."""
-    ca = trustme.CA()
-    server_cert = ca.issue_cert("127.0.0.1")
-    ca_file, cert, key = tmp_path / "ca.pem", tmp_path / "cert.pem", tmp_path / "key.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    server_cert.cert_chain_pems[0].write_to_path(str(cert))
-    server_cert.private_key_pem.write_to_path(str(key))
+    ca_file, cert, key = tls_files(tmp_path)
     tls_port = free_port()
     with (
         tansu_broker(tmp_path, advertised_port=tls_port) as broker,
@@ -169,10 +168,7 @@ def test_a_replay_through_kafka_over_tls(
         settings = base.model_copy(update={"kafka_security_protocol": "SSL", "kafka_tls_ca_file": ca_file})
         out = tmp_path / "alerts.jsonl"
         run_replay(settings, [ReplayInput(STREAM, "canonical")], out, timeout_s=240)
-        alerts = sorted(
-            (essence(orjson.loads(line)) for line in out.read_bytes().splitlines()), key=lambda a: a["alert_id"]
-        )
-        assert alerts == read_expected()
+        assert alerts_of(out) == read_expected()
         # A client that does not trust the CA is refused: the check is real.
         stranger = base.model_copy(update={"kafka_security_protocol": "SSL"})
         with caplog.at_level(logging.ERROR, logger="aiokafka"), pytest.raises(KafkaConnectionError):
