@@ -101,7 +101,7 @@ class Detection:
     clock: StreamClock
     lateness_s: int
     send_dead_letter: Callable[..., Awaitable[None]]
-    send_alert: Callable[[dict[str, Any]], Awaitable[None]]
+    send_alerts: Callable[[list[dict[str, Any]]], Awaitable[None]]
     committed_offset: Callable[[Any], Awaitable[int | None]]
     metrics: Metrics
     health: Health
@@ -224,8 +224,7 @@ class Detection:
             await self._retry("parcel details", lambda: self.parcel_store.save(outcome.parcel_details))
         if outcome.alerts:
             await self._retry("alert store", lambda: self.alert_store.save(outcome.alerts))
-            for alert in outcome.alerts:
-                await self._retry("alert publish", functools.partial(self.send_alert, alert), server="broker")
+            await self._retry("alert publish", functools.partial(self.send_alerts, outcome.alerts), server="broker")
             await self._retry("alert acknowledgement", lambda: self.window_store.acknowledge(outcome.raised))
             for alert in outcome.alerts:
                 log.info(
