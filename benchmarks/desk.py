@@ -77,7 +77,7 @@ async def fill(url: str, alerts: list[dict[str, Any]], details: list[dict[str, A
             alert["last_event_time"] = f"2026-10-{day:02d}T{rng.randrange(24):02d}:00:00Z"
             batch.append(alert)
             ids.append(alert["alert_id"])
-        await store.save(batch)
+        await store.save(batch, int(time.time() * 1000))
     for alert_id in ids[::7]:
         status = rng.choice(STATUSES)
         if status != "new":

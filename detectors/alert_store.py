@@ -25,16 +25,29 @@ class RedisAlertStore:
         self._index = f"{prefix}:alerts:index"
         self._status = f"{prefix}:alerts:status"
         self._decisions = f"{prefix}:alerts:decisions"
+        self._saved = f"{prefix}:alerts:saved"  # alert id -> wall-clock ms it was first stored
 
-    async def save(self, alerts: Sequence[dict[str, Any]]) -> None:
+    async def save(self, alerts: Sequence[dict[str, Any]], now_ms: int) -> dict[str, int]:
+        """Store ``alerts`` (first writer wins); returns those stored before, with when they first were.
+
+        An alert stored before may already be on the alerts topic: a worker stores, then publishes,
+        then acknowledges, and one that died in between left it to be handed out again.
+        """
         if not alerts:
-            return
+            return {}
         pipe = self._client.pipeline(transaction=False)
+        ids = [alert["alert_id"] for alert in alerts]
         for alert in alerts:
             detected = datetime.fromisoformat(alert["last_event_time"].replace("Z", "+00:00")).timestamp()
             pipe.hsetnx(self._data, alert["alert_id"], orjson.dumps(alert))
             pipe.zadd(self._index, {alert["alert_id"]: detected}, nx=True)
-        await pipe.execute()
+            pipe.hsetnx(self._saved, alert["alert_id"], now_ms)
+        pipe.hmget(self._saved, ids)
+        *written, saved = await pipe.execute()
+        # Alerts stored before the saved-time hash existed count as stored at the epoch.
+        return {
+            alert_id: int(first or 0) for alert_id, new, first in zip(ids, written[::3], saved, strict=True) if not new
+        }
 
     async def get(self, alert_id: str) -> dict[str, Any]:
         alerts = await self._with_decisions([alert_id])

@@ -31,6 +31,7 @@ from streams.metrics import Metrics
 from streams.retry import with_retry
 from streams.rules_control import follow_rules
 from streams.settings import Settings
+from streams.topic_reader import offsets_since, read_topic
 from streams.wiring import build_detector, build_stores, redis_client, window_config
 
 log = logging.getLogger("parcelwatch.worker")
@@ -191,6 +192,12 @@ def create_app(settings: Settings, metrics: Metrics, health: Health) -> faust.Ap
         pending = [await alerts_topic.send(key=a["alert_id"].encode(), value=orjson.dumps(a)) for a in alerts]
         await asyncio.gather(*pending)
 
+    async def published_since(time_ms: int) -> set[str]:
+        topic = alerts_topic.get_topic_name()
+        start = await offsets_since(settings, topic, time_ms)
+        values = await read_topic(settings, topic, start, only=set(start))
+        return {orjson.loads(value)["alert_id"] for value in values}
+
     admin: list[AIOKafkaAdminClient] = []
 
     async def committed_offset(tp: Any) -> int | None:
@@ -216,6 +223,7 @@ def create_app(settings: Settings, metrics: Metrics, health: Health) -> faust.Ap
         lateness_s=parse_duration(settings.allowed_lateness, "PARCELWATCH_ALLOWED_LATENESS"),
         send_dead_letter=dead_letter,
         send_alerts=send_alerts,
+        published_since=published_since,
         committed_offset=committed_offset,
         metrics=metrics,
         health=health,

@@ -11,7 +11,6 @@ with no events, so that a quiet or finished stream still gets its last windows j
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -102,6 +101,8 @@ class Detection:
     lateness_s: int
     send_dead_letter: Callable[..., Awaitable[None]]
     send_alerts: Callable[[list[dict[str, Any]]], Awaitable[None]]
+    # Ids of the alerts on the alerts topic published at or after a wall-clock time (ms).
+    published_since: Callable[[int], Awaitable[set[str]]]
     committed_offset: Callable[[Any], Awaitable[int | None]]
     metrics: Metrics
     health: Health
@@ -111,6 +112,7 @@ class Detection:
     # Committed offsets of partitions this process has handled nothing of; they do not move while
     # we own the partition, so one look-up per assignment is enough.
     committed: dict[int, int | None] = field(default_factory=dict)
+    republish_margin_s: int = 300
 
     async def _clock(self, consumer: Any, topic: str, partitions: int) -> ClockInput:
         assigned = sorted(tp for tp in consumer.assignment() if tp.topic == topic)
@@ -199,6 +201,36 @@ class Detection:
 
         return await with_retry(what, action, on_error=failed, on_success=succeeded)
 
+    async def _publish(self, alerts: list[dict[str, Any]], stored_before: dict[str, int], now_ms: int) -> None:
+        """Publish ``alerts``, except those already on the alerts topic.
+
+        An alert may be there already if it was stored before (a worker stored it, published it and
+        died before acknowledging it: it was handed out again) or if an earlier attempt of this
+        publish failed part-way. Only then is the topic read, from when the alert was first stored
+        (less ``republish_margin_s``, for clocks apart): a dead worker's handed-out alerts come back
+        ``reclaim_after_s`` later, long after anything it had in flight has landed.
+        """
+        doubtful = dict(stored_before)
+        attempts = 0
+
+        async def attempt() -> None:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1:
+                doubtful.update((a["alert_id"], min(doubtful.get(a["alert_id"], now_ms), now_ms)) for a in alerts)
+            todo = alerts
+            if doubtful:
+                since = min(doubtful.values()) - self.republish_margin_s * 1000
+                there = await self.published_since(max(since, 0)) & doubtful.keys()
+                todo = [a for a in alerts if a["alert_id"] not in there]
+                if there:
+                    self.metrics.alerts_already_published.inc(len(there))
+                    log.info("alerts already on the alerts topic, not published again", extra={"alerts": len(there)})
+            if todo:
+                await self.send_alerts(todo)
+
+        await self._retry("alert publish", attempt, server="broker")
+
     async def _process(self, events: list[ParcelEvent], clock: ClockInput) -> list[ParcelEvent]:
         """One store call; returns the events it refused as late."""
         started = time.monotonic()
@@ -223,8 +255,9 @@ class Detection:
         if outcome.parcel_details:  # before the alerts that may cite them
             await self._retry("parcel details", lambda: self.parcel_store.save(outcome.parcel_details))
         if outcome.alerts:
-            await self._retry("alert store", lambda: self.alert_store.save(outcome.alerts))
-            await self._retry("alert publish", functools.partial(self.send_alerts, outcome.alerts), server="broker")
+            now_ms = int(self.wall_clock() * 1000)
+            stored_before = await self._retry("alert store", lambda: self.alert_store.save(outcome.alerts, now_ms))
+            await self._publish(outcome.alerts, stored_before, now_ms)
             await self._retry("alert acknowledgement", lambda: self.window_store.acknowledge(outcome.raised))
             for alert in outcome.alerts:
                 log.info(

@@ -63,6 +63,11 @@ class Metrics:
             registry=r,
         )
         self.alerts = Counter("parcelwatch_alerts_total", "Alerts raised", ["rule", "severity"], registry=r)
+        self.alerts_already_published = Counter(
+            "parcelwatch_alerts_already_published_total",
+            "Alerts to publish again (a worker died, or a publish failed) found on the alerts topic already",
+            registry=r,
+        )
         self.batch_size = Histogram(
             "parcelwatch_batch_size",
             "Events per detector batch",

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from tqdm import tqdm
@@ -32,6 +32,7 @@ from streams.errors import StreamsError
 from streams.kafka_security import aiokafka_options
 from streams.servers import spawn
 from streams.settings import Settings
+from streams.topic_reader import end_offsets, read_topic
 from streams.wiring import redis_client
 
 
@@ -125,43 +126,6 @@ async def publish(settings: Settings, inputs: Sequence[ReplayInput], summary: Re
     summary.parcels = len(parcels)
 
 
-async def _offsets(settings: Settings, topics: Sequence[str]) -> dict[TopicPartition, int]:
-    """End offsets (high watermarks) of every partition of ``topics``.
-
-    Read off Fetch responses, not ListOffsets: Tansu's in-memory engine answers ListOffsets with
-    a count of batches, while its Fetch high watermark is right.
-    """
-    consumer = AIOKafkaConsumer(
-        **aiokafka_options(settings),
-        enable_auto_commit=False,
-        max_partition_fetch_bytes=1024,
-        fetch_max_wait_ms=100,
-    )
-    await consumer.start()
-    try:
-        await consumer.topics()
-        partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or [])]
-        if not partitions:
-            return {}
-        consumer.assign(partitions)
-        for tp in partitions:
-            consumer.seek(tp, 0)
-        ends: dict[TopicPartition, int] = {}
-        for _ in range(100):
-            await consumer.getmany(timeout_ms=200, max_records=1)
-            for tp in partitions:
-                high = consumer.highwater(tp)
-                if high is not None:
-                    ends[tp] = high
-                    consumer.pause(tp)
-            if len(ends) == len(partitions):
-                return ends
-        missing = sorted(f"{tp.topic}/{tp.partition}" for tp in partitions if tp not in ends)
-        raise StreamsError(f"the broker gave no high watermark for {', '.join(missing)}")
-    finally:
-        await consumer.stop()
-
-
 async def committed_progress(settings: Settings, admin: AIOKafkaAdminClient | None = None) -> tuple[int, int]:
     """(messages of the input topics the consumer group has committed, messages in them)."""
     topics = [settings.topic(a.topic_suffix) for a in ADAPTERS.values()]
@@ -170,7 +134,7 @@ async def committed_progress(settings: Settings, admin: AIOKafkaAdminClient | No
         admin = AIOKafkaAdminClient(**aiokafka_options(settings))
         await admin.start()
     try:
-        ends = await _offsets(settings, topics)
+        ends = await end_offsets(settings, topics)
         # Explicit partitions: Tansu closes the connection on the all-partitions form.
         committed = await admin.list_consumer_group_offsets(settings.app_id, partitions=list(ends))
     finally:
@@ -216,37 +180,6 @@ async def wait_until_processed(
         progress.close()
         await admin.close()
         await client.aclose()
-
-
-async def read_topic(
-    settings: Settings, topic: str, start: dict[TopicPartition, int] | None = None, timeout_s: float = 120.0
-) -> list[bytes]:
-    """The values of ``topic`` from ``start`` (default: the beginning) to its present end."""
-    start = start or {}
-    todo = {tp: end for tp, end in (await _offsets(settings, [topic])).items() if end > start.get(tp, 0)}
-    values: list[bytes] = []
-    if not todo:
-        return values
-    ends = dict(todo)
-    consumer = AIOKafkaConsumer(**aiokafka_options(settings), enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(list(todo))
-        for tp in todo:
-            consumer.seek(tp, start.get(tp, 0))
-        deadline = time.monotonic() + timeout_s
-        while todo:
-            if time.monotonic() > deadline:
-                raise StreamsError(f"could not read the topic {topic} to its end within {timeout_s:.0f} s")
-            for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
-                for record in records:
-                    if record.offset < ends[tp] and record.value is not None:
-                        values.append(record.value)
-                    if record.offset + 1 >= ends[tp]:
-                        todo.pop(tp, None)
-    finally:
-        await consumer.stop()
-    return values
 
 
 async def read_dead_letters(settings: Settings, start: dict[TopicPartition, int]) -> Counter[str]:
@@ -315,7 +248,7 @@ def run_replay(
 
     async def before() -> tuple[dict[TopicPartition, int], set[str]]:
         await ensure_topics(settings)
-        return await _offsets(settings, [settings.topic("deadletter")]), await _alert_ids(settings)
+        return await end_offsets(settings, [settings.topic("deadletter")]), await _alert_ids(settings)
 
     dlq_start, known_alerts = asyncio.run(before())
     with contextlib.ExitStack() as stack:

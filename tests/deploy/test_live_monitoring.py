@@ -208,9 +208,9 @@ def test_health_endpoints_before_during_and_after_start_up_and_sigterm(live_sett
 async def committed_total(settings: Settings) -> int:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    from streams.replay import _offsets
+    from streams.topic_reader import end_offsets
 
-    ends = await _offsets(settings, [settings.topic("canonical")])
+    ends = await end_offsets(settings, [settings.topic("canonical")])
     admin = AIOKafkaAdminClient(**aiokafka_options(settings))
     await admin.start()
     try:

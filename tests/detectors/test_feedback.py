@@ -53,7 +53,8 @@ def test_a_false_positive_is_recorded_and_the_entity_raises_nothing_more_for_tha
                     "entity_key": "k1",
                     "last_event_time": "2026-01-01T01:00:00Z",
                 }
-            ]
+            ],
+            NOW_MS,
         )
         assert (await alerts.get(alert_id))["status"] == "new"
         decision = await decide(alerts, windows, alert_id, "false_positive", "Analyst A", "honest shop", NOW_MS, 3600)

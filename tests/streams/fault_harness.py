@@ -18,8 +18,9 @@ from typing import Any
 import orjson
 
 from detectors.alert_store import RedisAlertStore
-from streams.replay import committed_progress, read_topic
+from streams.replay import committed_progress
 from streams.settings import Settings
+from streams.topic_reader import read_topic
 from streams.wiring import load_ruleset, redis_client, window_config
 
 
