@@ -1,8 +1,8 @@
 """Reading topics to their present end, from an offset or from a point in time.
 
-Ends are read off Fetch responses, and times looked up with ListOffsets by timestamp: both answer
-right on Tansu and on Apache Kafka, where Tansu's in-memory engine answers ListOffsets for the
-latest offset with a count of batches.
+Ends are read off Fetch responses (Tansu's in-memory engine answers ListOffsets for the latest
+offset with a count of batches); points in time are looked up with ListOffsets by timestamp,
+which Tansu answers right (tests/streams/test_republish.py depends on it).
 """
 
 from __future__ import annotations
