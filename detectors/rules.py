@@ -75,6 +75,11 @@ class RuleSet:
         return tuple(rule for rule in self.rules if rule.entity_type == entity_type)
 
     @property
+    def entity_types(self) -> frozenset[str]:
+        """The entity types some rule judges: only those are windowed."""
+        return frozenset(rule.entity_type for rule in self.rules)
+
+    @property
     def longest_window_s(self) -> int:
         return max((rule.window_s for rule in self.rules), default=0)
 
