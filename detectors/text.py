@@ -7,6 +7,7 @@ on the folded form.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -35,6 +36,15 @@ _SPACE_PUNCT = re.compile(r"[\s\-_,.;:，。；：、·/\\()（）\[\]【】\"'�
 
 def fold(text: str) -> str:
     """NFKC, lower case, Latin look-alikes made Latin, invisible characters removed, white space single."""
+    if text.isascii():  # NFKC, look-alikes and invisible characters are all outside ASCII
+        return " ".join(text.lower().split())
+    return _fold_unicode(text)
+
+
+# Senders, buildings and product names repeat from parcel to parcel: folding was the worker's
+# largest Python cost per event before this cache (benchmarks/core.py under cProfile).
+@functools.lru_cache(maxsize=1 << 16)
+def _fold_unicode(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = "".join(ch for ch in text if ch not in _INVISIBLE and unicodedata.category(ch) != "Cf")
     return " ".join(text.translate(_CONFUSABLE_CAPITALS).lower().translate(_CONFUSABLES).split())

@@ -1,0 +1,155 @@
+"""The core alone: scoring, linking, windows, judging and alerts against a real Redis, no Kafka.
+
+    .venv/bin/python benchmarks/core.py [--events 200000] [--batch 1000]
+Runs ``detectors.pipeline.process_batch`` over a simulated 60-day stream in event-time order, in
+batches as the worker takes them, with every Redis step the worker does per batch: the window
+store call (which judges what became final), the suspect parcels' details, the alert store and
+the acknowledgement. Counts Redis round trips at the connection (a pipeline is one), and CPU
+seconds of this process and of redis-server, so that events per second per core is the work of
+both. Writes its table into BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+from tqdm import tqdm
+
+from detectors.alert_store import RedisAlertStore
+from detectors.entities import EntityRef, Pseudonymizer
+from detectors.offline import parse_valid
+from detectors.parcel_store import RedisParcelStore
+from detectors.pipeline import Detector, process_batch
+from detectors.reference import load_reference
+from detectors.rules import load_rules
+from detectors.store import ClockInput, PartitionReport
+from detectors.store_redis import RedisWindowStore
+from detectors.windows import WindowConfig
+from streams.servers import redis_server
+from streams.simulate import simulate
+
+sys.path.insert(0, str(Path(__file__).parent))
+from report import ROOT, provenance, write_section  # noqa: E402 - benchmarks are scripts, not a package
+
+
+class CountingConnection(aioredis.Connection):
+    """Counts what goes over the wire: one send per command, one per pipeline."""
+
+    sends = 0
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        CountingConnection.sends += 1
+        await super().send_packed_command(command, check_health)
+
+
+async def redis_cpu_s(client: Any) -> float:
+    info = await client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+async def run(url: str, lines: list[bytes], batch: int) -> dict[str, float]:
+    events = sorted(parse_valid(lines), key=lambda e: e.event_time_ms)
+    detector = Detector(
+        load_reference(),
+        load_rules(ROOT / "detectors" / "data" / "rules.toml"),
+        Pseudonymizer(b"benchmark-secret-0123456789"),
+    )
+    pool = aioredis.ConnectionPool.from_url(url, connection_class=CountingConnection)
+    client = aioredis.Redis(connection_pool=pool)
+    windows = RedisWindowStore(client, WindowConfig.for_rules(detector.rules.longest_window_s), prefix="core")
+    alerts = RedisAlertStore(client, prefix="core")
+    parcels = RedisParcelStore(client, prefix="core")
+    await client.ping()
+    redis_before, cpu_before = await redis_cpu_s(client), time.process_time()
+    sends_before = CountingConnection.sends
+    started = time.perf_counter()
+    due: tuple[EntityRef, ...] = ()
+    raised = 0
+    chunks = [events[i : i + batch] for i in range(0, len(events), batch)]
+    for chunk in tqdm([*chunks, []], desc="core", unit="batch", file=sys.stderr):
+        while True:
+            # One partition, caught up after each batch: every window end up to the batch's last
+            # event (less the lateness) is judged, as a worker keeping up with the stream does.
+            clock = ClockInput(
+                (PartitionReport(0, chunk[-1].event_time_ms if chunk else None, idle=True),),
+                1,
+                6 * 3600,
+                due,
+                int(time.time() * 1000),
+            )
+            outcome = await process_batch(chunk, detector, windows, clock)
+            due = outcome.due
+            if outcome.parcel_details:
+                await parcels.save(outcome.parcel_details)
+            if outcome.alerts:
+                await alerts.save(outcome.alerts, int(time.time() * 1000))
+                await windows.acknowledge(outcome.raised)
+                raised += len(outcome.alerts)
+            if chunk or not due:
+                break
+    seconds = time.perf_counter() - started
+    sends = CountingConnection.sends - sends_before
+    cpu = time.process_time() - cpu_before
+    redis_cpu = await redis_cpu_s(client) - redis_before
+    await client.aclose()
+    return {
+        "events": len(events),
+        "seconds": seconds,
+        "round_trips": sends,
+        "cpu_python": cpu,
+        "cpu_redis": redis_cpu,
+        "alerts": raised,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=1000, help="events per store call (the worker's default)")
+    args = parser.parse_args()
+    if args.events < 10_000:
+        parser.error("--events: at least 10000, or start-up dominates")
+    with tempfile.TemporaryDirectory() as tmp:
+        stream = Path(tmp) / "stream.jsonl"
+        print(f"simulating about {args.events:,} events over 60 days...", file=sys.stderr)
+        simulate(seed=5, days=60, out=stream, scale=args.events / 20_000)
+        lines = stream.read_bytes().splitlines()[: args.events]
+    with redis_server() as server:
+        r = asyncio.run(run(server.url, lines, args.batch))
+    n = r["events"]
+    cores = r["cpu_python"] + r["cpu_redis"]
+    write_section(
+        "Core alone: scoring and windows against Redis, no Kafka",
+        [
+            provenance(f"python benchmarks/core.py --events {args.events} --batch {args.batch}"),
+            f"{n:,} valid events of a simulated 60-day stream (seed 5) in event-time order, {args.batch} per batch;"
+            " per batch: the window store call (judging included), parcel details, alert store, acknowledgement.",
+            "",
+            "| measure | value |",
+            "|---|---:|",
+            f"| events/s (wall) | {n / r['seconds']:,.0f} |",
+            f"| CPU seconds, Python | {r['cpu_python']:.2f} |",
+            f"| CPU seconds, redis-server | {r['cpu_redis']:.2f} |",
+            f"| events/s per core (events / CPU seconds of both) | {n / cores:,.0f} |",
+            f"| Redis round trips | {r['round_trips']:,} |",
+            f"| Redis round trips per event | {r['round_trips'] / n:.4f} |",
+            f"| alerts raised | {r['alerts']:,} |",
+            "",
+            "Target: <= 0.02 round trips per event.",
+        ],
+    )
+    print(
+        f'{{"core_eps": {n / r["seconds"]:.0f}, "eps_per_core": {n / cores:.0f}, '
+        f'"round_trips_per_event": {r["round_trips"] / n:.5f}}}'
+    )
+
+
+if __name__ == "__main__":
+    main()
