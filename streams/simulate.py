@@ -655,3 +655,23 @@ def simulate(seed: int, days: int, out: Path, scale: float = 1.0, scenario: str 
     }
     truth_path.write_text(json.dumps(truth, ensure_ascii=False, indent=1), encoding="utf-8")
     return truth
+
+
+def within_lateness(lines: list[bytes], lateness_ms: int) -> list[bytes]:
+    """``lines`` without the events later than ``lateness_ms`` behind the running maximum.
+
+    Whether those are taken depends on timing (docs/windows.md, "Late bound"), so runs that must
+    agree exactly (fault tests, one worker against two) leave them out.
+    """
+    kept, latest = [], 0
+    for line in lines:
+        try:
+            event_time = orjson.loads(line)["event_time"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            event_time = None
+        if isinstance(event_time, int):
+            if event_time < latest - lateness_ms:
+                continue
+            latest = max(latest, event_time)
+        kept.append(line)
+    return kept

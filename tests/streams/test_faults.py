@@ -21,28 +21,11 @@ import pytest
 from streams.replay import ReplayInput, run_replay, settings_env, start_worker, wait_until_processed
 from streams.servers import RunningServer, free_port, redis_server, s3_server, tansu_broker
 from streams.settings import Settings
-from streams.simulate import simulate
+from streams.simulate import simulate, within_lateness
 from tests.conftest import settings_for
 from tests.streams.fault_harness import Outcome, committed, metric_total, outcome, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def within_lateness(lines: list[bytes], lateness_ms: int) -> list[bytes]:
-    """Without the events later than the lateness: whether those are taken depends on timing
-    (docs/windows.md, "Late bound"), so no two runs need agree on them."""
-    kept, latest = [], 0
-    for line in lines:
-        try:
-            event_time = orjson.loads(line)["event_time"]
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            event_time = None
-        if isinstance(event_time, int):
-            if event_time < latest - lateness_ms:
-                continue
-            latest = max(latest, event_time)
-        kept.append(line)
-    return kept
 
 
 @pytest.fixture(scope="module")
