@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import tempfile
 import time
@@ -36,7 +37,7 @@ from streams.servers import redis_server
 from streams.simulate import simulate
 
 sys.path.insert(0, str(Path(__file__).parent))
-from report import ROOT, provenance, write_section  # noqa: E402 - benchmarks are scripts, not a package
+from report import ROOT, provenance, write_result, write_section  # noqa: E402 - benchmarks are scripts, not a package
 
 
 class CountingConnection(aioredis.Connection):
@@ -153,11 +154,12 @@ def main() -> None:
     with redis_server() as server:
         r = asyncio.run(run(server.url, lines, args.batch))
     n = r["events"]
+    command = f"python benchmarks/core.py --events {args.events} --batch {args.batch}"
     cores = r["cpu_python"] + r["cpu_redis"]
     write_section(
         "Core alone: scoring and windows against Redis, no Kafka",
         [
-            provenance(f"python benchmarks/core.py --events {args.events} --batch {args.batch}"),
+            provenance(command),
             f"{n:,} valid events of a simulated 60-day stream (seed 5) in event-time order, {args.batch} per batch;"
             " per batch: the window store call (judging included), parcel details, alert store, acknowledgement.",
             "",
@@ -189,10 +191,20 @@ def main() -> None:
             " suspect parcels' details and the alert store. Target: <= 1 KB per entity on average.",
         ],
     )
-    print(
-        f'{{"core_eps": {n / r["seconds"]:.0f}, "eps_per_core": {n / cores:.0f}, '
-        f'"round_trips_per_event": {r["round_trips"] / n:.5f}}}'
-    )
+    last = r["growth"][-1]
+    figures = {
+        "events": n,
+        "core_eps": round(n / r["seconds"]),
+        "eps_per_core": round(n / cores),
+        "redis_eps_per_core": round(n / r["cpu_redis"]),
+        "round_trips_per_event": r["round_trips"] / n,
+        "events_per_parcel": last["events"] / last["parcels"],
+        "entities_per_parcel": last["entities"] / last["parcels"],
+        "redis_bytes_per_parcel": (last["used_memory"] - r["baseline"]) / last["parcels"],
+        "redis_bytes_per_entity": (last["used_memory"] - r["baseline"]) / last["entities"],
+    }
+    write_result("core", figures, command)
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).parents[1]
 HEADER = "# Benchmarks\n\nEvery table here is written by the command it names; nothing is typed by hand.\n\n"
@@ -19,6 +21,24 @@ def provenance(command: str) -> str:
         f"{subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores, "
         f"Python {platform.python_version()}, redis-server {redis[2] if len(redis) > 2 else '?'}) by `{command}`."
     )
+
+
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def write_result(name: str, values: dict[str, Any], command: str) -> None:
+    """The benchmark's figures for benchmarks/sizing.py, beside the table it wrote."""
+    RESULTS.mkdir(exist_ok=True)
+    record = {"command": command, "measured": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", **values}
+    (RESULTS / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+
+
+def read_result(name: str) -> dict[str, Any]:
+    path = RESULTS / f"{name}.json"
+    if not path.exists():
+        raise SystemExit(f"{path} is missing: run the benchmark that writes it first (see BENCHMARKS.md)")
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
 
 
 def write_section(title: str, body: list[str]) -> None:

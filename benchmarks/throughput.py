@@ -38,7 +38,7 @@ from streams.wiring import redis_client
 
 sys.path.insert(0, str(Path(__file__).parent))
 from local import local_settings  # noqa: E402 - benchmarks are scripts, not a package
-from report import provenance, write_section  # noqa: E402
+from report import provenance, write_result, write_section  # noqa: E402
 from soak import publish  # noqa: E402
 
 HERE = Path(__file__).parent
@@ -168,17 +168,16 @@ def main() -> None:
         f"{pipeline:,.0f}.",
     ]
     write_section("Throughput ladder", body)
-    print(
-        orjson.dumps(
-            {
-                "raw_aiokafka_eps": round(raw),
-                "bare_faust_eps": round(bare),
-                "pipeline_eps": round(pipeline),
-                "two_workers_eps": round(two_workers),
-                "same_alerts": one_alerts == two_alerts,
-            }
-        ).decode()
-    )
+    figures = {
+        "events": args.events,
+        "raw_aiokafka_eps": round(raw),
+        "bare_faust_eps": round(bare),
+        "pipeline_eps": round(pipeline),
+        "two_workers_eps": round(two_workers),
+        "same_alerts": one_alerts == two_alerts,
+    }
+    write_result("throughput", figures, f"python benchmarks/throughput.py --events {args.events}")
+    print(orjson.dumps(figures).decode())
 
 
 if __name__ == "__main__":
