@@ -69,14 +69,15 @@ async def raw_rung(settings: Settings, events: int) -> float:
         await consumer.stop()
 
 
-def faust_rung(settings: Settings, events: int) -> float:
+def faust_rung(settings: Settings, events: int, script: str = "faust_counter.py") -> dict[str, float]:
+    """A Faust app of benchmarks/ (``script``) over the canonical topic; its JSON result."""
     run = subprocess.run(  # noqa: S603 - our own script
         [
             sys.executable,
-            str(HERE / "faust_counter.py"),
+            str(HERE / script),
             settings.broker_url,
             settings.topic("canonical"),
-            "bench-faust",
+            f"bench-{script.removesuffix('.py')}",
             str(events),
         ],
         capture_output=True,
@@ -87,9 +88,9 @@ def faust_rung(settings: Settings, events: int) -> float:
     # Faust's worker sends stdout through its logger: the JSON sits inside a log line.
     found = re.search(r'\{"events":[^}]*\}', run.stdout + run.stderr)
     if found is None:
-        raise SystemExit(f"the Faust counter printed no result (exit {run.returncode}):\n{run.stderr[-2000:]}")
-    result = orjson.loads(found.group(0))
-    return float(result["events"] / result["seconds"])
+        raise SystemExit(f"{script} printed no result (exit {run.returncode}):\n{run.stderr[-2000:]}")
+    result: dict[str, float] = orjson.loads(found.group(0))
+    return result | {"eps": result["events"] / result["seconds"]}
 
 
 def pipeline_rung(settings: Settings, events: int, work: Path, workers: int = 1) -> float:
@@ -136,7 +137,7 @@ def main() -> None:
         asyncio.run(ensure_topics(settings))
         asyncio.run(publish(settings, lines, args.events))
         raw = asyncio.run(raw_rung(settings, args.events))
-        bare = faust_rung(settings, args.events)
+        bare = faust_rung(settings, args.events)["eps"]
         pipeline = pipeline_rung(settings, args.events, work)
         two = settings.model_copy(update={"app_id": "bench-two-workers", "redis_prefix": "pwtwo"})
         two_workers = pipeline_rung(two, args.events, work, workers=2)

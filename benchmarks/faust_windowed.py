@@ -1,0 +1,97 @@
+"""A peer: the windowed job written with Faust's own windowed tables (hopping windows, changelog).
+
+    python benchmarks/faust_windowed.py BROKER_URL TOPIC GROUP N
+
+Batches as the pipeline takes them, the same validation, scoring and entities; then, per
+windowed entity update, ``table[entity] += suspect mass`` in a 30-day window hopping by a day
+(a sliding window approximated by 30 overlapping ones), each relative to the event's time, and
+the current window's sum read against the rule's threshold. Prints one JSON line (events, seconds
+from the first event to the N-th, crossings) and exits. One worker: with several, the entity
+updates would first go through ``group_by`` (a repartition topic), which is not measured here.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import faust
+import orjson
+
+from detectors.entities import Pseudonymizer
+from detectors.errors import InvalidEvent
+from detectors.pipeline import entity_updates
+from detectors.reference import load_reference
+from detectors.rules import load_rules
+from detectors.scoring import score_batch
+from detectors.validation import decode, to_event
+
+DAY_S = 86_400
+broker, topic_name, group, target = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+app = faust.App(
+    group,
+    broker=broker,
+    store="memory://",
+    web_enabled=False,
+    autodiscover=False,
+    datadir=tempfile.mkdtemp(prefix="pw-faust-windowed-"),
+    consumer_auto_offset_reset="earliest",
+    broker_session_timeout=10.0,
+    broker_rebalance_timeout=10.0,
+    broker_heartbeat_interval=1.0,
+    topic_partitions=8,
+)
+topic = app.topic(topic_name, key_serializer="raw", value_serializer="raw")
+now = {"t": 0.0}
+sums = (
+    app.Table("pw-peer-sums", default=float, partitions=8)
+    .hopping(size=30 * DAY_S, step=DAY_S, expires=60 * DAY_S)
+    .relative_to(lambda _event: now["t"])
+)
+reference = load_reference()
+rules = load_rules(Path(__file__).parents[1] / "detectors" / "data" / "rules.toml")
+thresholds = {rule.entity_type: rule.threshold_kg for rule in rules.rules if rule.window_s == 30 * DAY_S}
+pseudonymizer = Pseudonymizer(b"benchmark-secret-0123456789")
+seen: dict[str, Any] = {"n": 0, "first": 0.0, "crossings": 0}
+
+
+@app.agent(topic)
+async def windowed(stream):  # type: ignore[no-untyped-def]
+    async for events in stream.take_events(1000, within=0.2):
+        if seen["n"] == 0:
+            seen["first"] = time.perf_counter()
+        parsed = []
+        for event in events:
+            try:
+                parsed.append(to_event(decode(bytes(event.value))))
+            except InvalidEvent:
+                continue
+        scores = score_batch(parsed, reference)
+        groups, _, _, _ = entity_updates(parsed, scores, pseudonymizer, windowed=frozenset(thresholds))
+        for group_ in groups:
+            key = f"{group_.entity.entity_type}:{group_.entity.key}"
+            for update in group_.updates:
+                if update.mass_kg <= 0:
+                    continue  # a zero adds nothing to a sum (and no table can take it back later)
+                now["t"] = update.event_time_ms / 1000
+                sums[key] += update.mass_kg
+                if sums[key].current() >= thresholds[group_.entity.entity_type]:
+                    seen["crossings"] += 1
+        seen["n"] += len(events)
+        if seen["n"] >= target:
+            result = {
+                "events": seen["n"],
+                "seconds": time.perf_counter() - seen["first"],
+                "crossings": seen["crossings"],
+            }
+            print(orjson.dumps(result).decode(), flush=True)
+            os._exit(0)  # the measurement is taken; no graceful shutdown to wait for
+
+
+if __name__ == "__main__":
+    sys.argv = [sys.argv[0], "--quiet", "worker", "--without-web", "--loglevel", "warn"]
+    app.main()

@@ -1,0 +1,180 @@
+"""Event-to-alert latency at a steady publish rate (80% of the measured maximum by default).
+
+    .venv/bin/python benchmarks/latency.py [--seconds 120] [--rate N] [--lateness 1s]
+
+A `parcelwatch worker` runs live; events are published at a steady rate, each stamped with the
+wall-clock time of its publishing as its event time. One event per parcel (the parcel's last in a
+simulated stream), so that an alert's last event time is the time the event that completed its
+window was published. Latency = the alert's timestamp on the alerts topic (set by the worker's
+producer) - that time. The rate defaults to 80% of the pipeline's events/s in
+benchmarks/results/throughput.json. The allowed lateness is part of the latency by design (an
+end is judged once every partition is that far past it): it is set short here and stated.
+Writes its table into BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from tqdm import tqdm
+
+from detectors.rules import parse_duration
+from streams.replay import committed_progress, ensure_topics, settings_env, start_worker
+from streams.servers import free_port
+from streams.settings import Settings
+from streams.simulate import simulate
+
+sys.path.insert(0, str(Path(__file__).parent))
+from local import local_settings  # noqa: E402 - benchmarks are scripts, not a package
+from report import provenance, read_result, write_result, write_section  # noqa: E402
+
+
+def last_event_per_parcel(lines: list[bytes]) -> list[dict[str, Any]]:
+    last: dict[str, dict[str, Any]] = {}
+    for line in lines:
+        with contextlib.suppress(orjson.JSONDecodeError):
+            event = orjson.loads(line)
+            if isinstance(event, dict) and isinstance(event.get("event_time"), int) and event.get("parcel_id"):
+                last[event["parcel_id"]] = event
+    return sorted(last.values(), key=lambda e: e["event_time"])
+
+
+async def publish_steadily(settings: Settings, events: list[dict[str, Any]], rate: float, seconds: float) -> int:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5)
+    await producer.start()
+    try:
+        total = int(rate * seconds)
+        started = time.monotonic()
+        pending = []
+        for i in tqdm(range(total), desc="publishing", unit="ev", mininterval=5, file=sys.stderr):
+            due = started + i / rate
+            if (wait := due - time.monotonic()) > 0:
+                await asyncio.sleep(wait)
+            event = dict(events[i % len(events)])
+            if i >= len(events):
+                event["parcel_id"] = f"{event['parcel_id']}~{i // len(events)}"
+                event["event_id"] = f"{event['event_id']}~{i // len(events)}"
+            event["event_time"] = int(time.time() * 1000)
+            pending.append(
+                await producer.send(settings.topic("canonical"), orjson.dumps(event), key=event["parcel_id"].encode())
+            )
+            if len(pending) >= 1000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+        return total
+    finally:
+        await producer.stop()
+
+
+async def alert_latencies(settings: Settings) -> list[float]:
+    consumer = AIOKafkaConsumer(
+        settings.topic("alerts"),
+        bootstrap_servers=settings.bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    latencies: dict[str, float] = {}
+    try:
+        idle = 0
+        while idle < 3:
+            batches = await consumer.getmany(timeout_ms=1000)
+            idle = 0 if batches else idle + 1
+            for records in batches.values():
+                for record in records:
+                    alert = orjson.loads(record.value)
+                    last = alert["last_event_time"].replace("Z", "+00:00")
+                    last_ms = datetime.fromisoformat(last).timestamp() * 1000
+                    latencies.setdefault(alert["alert_id"], (record.timestamp - last_ms) / 1000)
+    finally:
+        await consumer.stop()
+    return list(latencies.values())
+
+
+def wait_ready(port: int, worker: subprocess.Popen[bytes], log: Path, timeout_s: float = 120) -> None:
+    """Until the worker has joined its group (/readyz answers 200): the publishing clock starts then."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise SystemExit(f"the worker exited with code {worker.returncode}; see {log}")
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    return
+        time.sleep(0.5)
+    raise SystemExit(f"the worker was not ready within {timeout_s:.0f} s; see {log}")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=120.0)
+    parser.add_argument("--rate", type=float, help="events/s (default: 80%% of the measured pipeline)")
+    parser.add_argument("--lateness", default="1s", help="PARCELWATCH_ALLOWED_LATENESS for the run")
+    args = parser.parse_args()
+    rate = args.rate or 0.8 * read_result("throughput")["pipeline_eps"]
+    with tempfile.TemporaryDirectory(prefix="pw-latency-") as tmp, contextlib.ExitStack() as stack:
+        work = Path(tmp)
+        port = free_port()
+        settings = local_settings(
+            stack, work, app_id="bench-latency", allowed_lateness=args.lateness, metrics_port=port
+        )
+        stream = work / "stream.jsonl"
+        simulate(seed=43, days=60, out=stream, scale=4.0)
+        events = last_event_per_parcel(stream.read_bytes().splitlines())
+        asyncio.run(ensure_topics(settings))
+        env = settings_env(settings) | {"PARCELWATCH_DATA_DIR": str(work / "worker")}
+        worker = start_worker(stack, env, work / "worker.log")
+        wait_ready(port, worker, work / "worker.log")
+        published = asyncio.run(publish_steadily(settings, events, rate, args.seconds))
+        deadline = time.monotonic() + 600
+        while asyncio.run(committed_progress(settings))[0] < published:
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the worker did not finish; see {work / 'worker.log'}")
+            time.sleep(1)
+        time.sleep(3 + parse_duration(args.lateness, "--lateness"))
+        latencies = asyncio.run(alert_latencies(settings))
+    if not latencies:
+        raise SystemExit("no alert was raised: run longer (--seconds)")
+    command = f"python benchmarks/latency.py --seconds {args.seconds:g} --rate {rate:.0f} --lateness {args.lateness}"
+    p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
+    write_section(
+        "Latency: event to alert at a steady rate",
+        [
+            provenance(command),
+            "",
+            f"{published:,} events published at {rate:,.0f} events/s for {args.seconds:g} s into a live worker "
+            f"(8 partitions), allowed lateness {args.lateness}; {len(latencies):,} alerts.",
+            "",
+            "| p50 (s) | p99 (s) | max (s) | mean (s) |",
+            "|---:|---:|---:|---:|",
+            f"| {p50:.3f} | {p99:.3f} | {max(latencies):.3f} | {statistics.fmean(latencies):.3f} |",
+            "",
+            "Latency includes the allowed lateness by design: an end is judged once every partition's"
+            " event time is that far past it. With the default 6 h, alerts come 6 h of event time after"
+            " their last event. Target: p99 <= 2 s.",
+        ],
+    )
+    write_result("latency", {"rate": rate, "alerts": len(latencies), "p50_s": p50, "p99_s": p99}, command)
+
+
+if __name__ == "__main__":
+    main()

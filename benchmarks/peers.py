@@ -1,0 +1,138 @@
+"""Peers side by side: the windowed job as Faust's own windowed tables would do it, against ours.
+
+    .venv/bin/python benchmarks/peers.py [--events 100000]
+
+One broker, one stream, one run: a bare Faust agent that counts (the ceiling), the job on Faust's
+windowed tables (benchmarks/faust_windowed.py: hopping windows with a changelog), and our
+pipeline (one `parcelwatch worker`), and the job on Quix Streams (benchmarks/quix_windowed.py:
+true sliding windows in RocksDB), installed with its own dependencies into benchmarks/.peers-venv
+(made on first use; Quix Streams is not a dependency of parcelwatch). Writes its table into
+BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from local import local_settings  # noqa: E402 - benchmarks are scripts, not a package
+from report import provenance, write_result, write_section  # noqa: E402
+from soak import publish  # noqa: E402
+from throughput import faust_rung, pipeline_rung  # noqa: E402
+
+from streams.replay import ensure_topics  # noqa: E402
+from streams.simulate import simulate, within_lateness  # noqa: E402
+
+CANNOT = {
+    "Faust windowed table": (
+        "true sliding windows (30 hopping windows a day apart stand in for one; each update writes all 30 to the"
+        " changelog); taking back or replacing a parcel's mass (a redelivered event is added twice, a scale"
+        " reading cannot replace a declaration, a cancellation cannot retract); identity clusters (a union-find"
+        " across keys); several workers without a repartition topic per entity type"
+    ),
+    "Quix Streams sliding window": (
+        "taking back or replacing a parcel's mass (redelivery adds twice, no scale reading replaces a"
+        " declaration, no cancellation retracts); identity clusters; evidence (the parcels behind a sum)"
+        " without keeping a list per window"
+    ),
+    "parcelwatch pipeline": "nothing of the above; its window state lives in Redis, one script call per batch",
+}
+
+
+ROOT = Path(__file__).parents[1]
+PEERS_VENV = ROOT / "benchmarks" / ".peers-venv"
+QUIX = "quixstreams==3.28.1"
+
+
+def peers_python() -> Path:
+    """The peers' venv: Quix Streams and parcelwatch (for the same scoring), made once."""
+    python = PEERS_VENV / "bin" / "python"
+    if not python.exists():
+        print(f"making {PEERS_VENV} with {QUIX} (once)...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(PEERS_VENV)], check=True)  # noqa: S603
+        subprocess.run([str(python), "-m", "pip", "install", "-q", QUIX, "-e", str(ROOT)], check=True)  # noqa: S603
+    return python
+
+
+def quix_rung(bootstrap: str, topic: str, events: int) -> dict[str, float]:
+    run = subprocess.run(  # noqa: S603 - our own script
+        [
+            str(peers_python()),
+            str(ROOT / "benchmarks" / "quix_windowed.py"),
+            bootstrap,
+            topic,
+            "bench-quix",
+            str(events),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=7200,
+        check=False,
+    )
+    found = re.search(r'\{"events":[^}]*\}', run.stdout)
+    if found is None:
+        raise SystemExit(f"quix_windowed.py printed no result (exit {run.returncode}):\n{run.stderr[-2000:]}")
+    result: dict[str, float] = json.loads(found.group(0))
+    return result | {"eps": result["events"] / result["seconds"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    args = parser.parse_args()
+    if args.events < 50_000:
+        parser.error("--events must be at least 50000")
+    with tempfile.TemporaryDirectory(prefix="pw-peers-") as tmp, contextlib.ExitStack() as stack:
+        work = Path(tmp)
+        settings = local_settings(stack, work, app_id="bench-peers")
+        stream = work / "stream.jsonl"
+        simulate(seed=41, days=60, out=stream, scale=4.0)
+        lines = within_lateness(stream.read_bytes().splitlines(), lateness_ms=5 * 3600 * 1000)
+        asyncio.run(ensure_topics(settings))
+        asyncio.run(publish(settings, lines, args.events))
+        bare = faust_rung(settings, args.events)
+        table = faust_rung(settings, args.events, "faust_windowed.py")
+        ours = pipeline_rung(settings, args.events, work)
+        quix = quix_rung(settings.bootstrap_servers, settings.topic("canonical"), args.events)
+    rows = [
+        ("bare Faust agent, counting (ceiling)", bare["eps"], "-"),
+        ("Faust windowed table", table["eps"], CANNOT["Faust windowed table"]),
+        ("Quix Streams sliding window (row at a time)", quix["eps"], CANNOT["Quix Streams sliding window"]),
+        ("parcelwatch pipeline", ours, CANNOT["parcelwatch pipeline"]),
+    ]
+    command = f"python benchmarks/peers.py --events {args.events}"
+    write_section(
+        "Peers: the windowed job on Faust's tables and on Quix Streams",
+        [
+            provenance(command),
+            "",
+            f"{args.events:,} canonical events, 8 partitions, one Tansu broker, one after the other in one run.",
+            "",
+            "| job | events/s | cannot express |",
+            "|---|---:|---|",
+            *[f"| {name} | {eps:,.0f} | {cannot} |" for name, eps, cannot in rows],
+            "",
+            "The Faust and Quix jobs skip zero-mass updates (a sum does not need them), which our store records"
+            " to stay exact under redelivery and reordering; they watch the 30-day rules' entity types only."
+            f" Crossings counted: Faust {table['crossings']:,.0f} (hopping windows), Quix {quix['crossings']:,.0f}"
+            f" (sliding). {QUIX} ran in benchmarks/.peers-venv. Bytewax installs here too (0.21.1); its job is not"
+            " written.",
+        ],
+    )
+    write_result(
+        "peers",
+        {"bare_faust_eps": bare["eps"], "faust_table_eps": table["eps"], "quix_eps": quix["eps"], "pipeline_eps": ours},
+        command,
+    )
+
+
+if __name__ == "__main__":
+    main()
