@@ -1,13 +1,13 @@
-"""A peer: the windowed job written with Quix Streams (true sliding windows, RocksDB, changelog).
+"""A peer: the windowed job written with Quix Streams (true sliding windows, RocksDB).
 
     python benchmarks/quix_windowed.py BOOTSTRAP TOPIC GROUP N
 
 Runs in a venv of its own (benchmarks/peers.py makes it: Quix Streams is not a dependency).
 Row at a time, as Quix Streams works: the same validation, scoring and entities per event; each
-windowed entity update with suspect mass is re-keyed by entity (``group_by``, a repartition
-topic), summed over a 30-day sliding window in event time (6 h grace), and the sum read against
+windowed entity update with suspect mass is re-keyed by entity (through a topic, as
+``group_by`` does), summed over a 30-day sliding window in event time (6 h grace), and the sum read against
 the rule's threshold. Prints one JSON line (events, seconds from the first event until every
-row it produced was windowed, crossings) and exits.
+row it produced was windowed or dropped as late, crossings, rows, late) and exits.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ thresholds = {rule.entity_type: rule.threshold_kg for rule in rules.rules if rul
 # The sum leaves the group-by key behind; the 30-day rules share one threshold (checked here).
 (THRESHOLD_KG,) = set(thresholds.values())
 pseudonymizer = Pseudonymizer(b"benchmark-secret-0123456789")
-seen: dict[str, Any] = {"events": 0, "rows": 0, "windowed": 0, "first": 0.0, "crossings": 0}
+seen: dict[str, Any] = {"events": 0, "rows": 0, "windowed": 0, "first": 0.0, "crossings": 0, "late": 0}
 
 
 def event_time(value: Any, _headers: Any, timestamp: int, _kind: Any) -> int:
@@ -70,19 +70,32 @@ def rows(value: bytes) -> list[dict[str, Any]]:
     return out
 
 
+def late(*_: Any) -> bool:
+    """A row behind its partition's stream time by more than the grace: Quix drops it."""
+    seen["late"] += 1
+    done()
+    return False
+
+
 def judged(row: dict[str, Any]) -> dict[str, Any]:
-    seen["windowed"] += 1
     if row["value"] >= THRESHOLD_KG:
         seen["crossings"] += 1
+    done()
+    return row
+
+
+def done() -> None:
+    seen["windowed"] += 1
     if seen["events"] >= target and seen["windowed"] >= seen["rows"]:
         result = {
             "events": seen["events"],
             "seconds": time.perf_counter() - seen["first"],
             "crossings": seen["crossings"],
+            "rows": seen["rows"],
+            "late": seen["late"],
         }
         print(orjson.dumps(result).decode(), flush=True)
         os._exit(0)
-    return row
 
 
 app = Application(
@@ -93,9 +106,19 @@ app = Application(
     loglevel="WARNING",
 )
 source = app.topic(topic_name, value_deserializer="bytes", key_deserializer="bytes", timestamp_extractor=event_time)
-sdf = app.dataframe(source).apply(rows, expand=True)
-sdf = sdf.group_by(lambda row: row["entity"], name="entity")
-sdf = sdf.apply(lambda row: row["mass"]).sliding_window(duration_ms=30 * DAY_MS, grace_ms=6 * 3_600_000).sum().current()
+by_entity = app.topic(f"{topic_name}.by-entity", value_deserializer="json", value_serializer="json")
+# Quix derives repartition and changelog topics from the input topics' retention as the broker
+# describes it; Tansu does not describe it, so it is given here (unlimited, as Tansu keeps it).
+for topic in (source, by_entity):
+    topic.broker_config.extra_config.setdefault("retention.ms", "-1")
+app.dataframe(source).apply(rows, expand=True).to_topic(by_entity, key=lambda row: row["entity"].encode())
+sdf = app.dataframe(by_entity)
+sdf = (
+    sdf.apply(lambda row: row["mass"])
+    .sliding_window(duration_ms=30 * DAY_MS, grace_ms=6 * 3_600_000, on_late=late)
+    .sum()
+    .current()
+)
 sdf = sdf.apply(judged)
 
 if __name__ == "__main__":
