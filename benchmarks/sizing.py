@@ -63,8 +63,9 @@ def main() -> None:
         f"{bytes_per_parcel:,.0f} bytes = {memory_tb:,.1f} TB.",
         "",
         "Not covered: hours busier than the peak day's average, replicas, headroom for catching up after"
-        " an outage. The shards assume the window store can be split across Redis Cluster, which it"
-        " cannot yet (docs/windows.md, Redis Cluster); the memory assumes every parcel keeps a record in"
+        " an outage. A deployment's window state lives in one hash slot, on one master (docs/windows.md):"
+        " the shards are deployments (split by courier or region, each its own prefix and consumer group),"
+        " and identity clusters do not link across them; the memory assumes every parcel keeps a record in"
         " every windowed entity for the whole retention, zero-mass parcels included, as the store does"
         f" today. Memory, at {memory_tb:,.1f} TB, is what keeps this volume out of reach, not CPU.",
     ]

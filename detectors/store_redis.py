@@ -33,13 +33,20 @@ from detectors.windows import (
 )
 
 _APPLY_LUA = resources.files("detectors").joinpath("store_redis.lua").read_text(encoding="utf-8")
-# KEYS[1] the entity's meta hash, KEYS[2] the claims index; ARGV[1] the entity's member, then alert ids.
+# KEYS[1] the claims index, then the meta hash of each entity; ARGV per entity: its member, the
+# number of its alert ids, the ids. One call for the whole batch (a Redis Cluster pipeline cannot
+# carry scripts; every key of a deployment shares one hash slot there, see docs/windows.md).
 _ACK_LUA = """
-for i = 2, #ARGV do
-  if redis.call('HDEL', KEYS[1], 'pa:' .. ARGV[i]) == 1 then redis.call('HINCRBY', KEYS[1], 'npa', -1) end
-  redis.call('HDEL', KEYS[1], 'pc:' .. ARGV[i])
+local at = 1
+for k = 2, #KEYS do
+  local member, n = ARGV[at], tonumber(ARGV[at + 1])
+  for i = at + 2, at + 1 + n do
+    if redis.call('HDEL', KEYS[k], 'pa:' .. ARGV[i]) == 1 then redis.call('HINCRBY', KEYS[k], 'npa', -1) end
+    redis.call('HDEL', KEYS[k], 'pc:' .. ARGV[i])
+  end
+  if tonumber(redis.call('HGET', KEYS[k], 'npa') or '0') <= 0 then redis.call('ZREM', KEYS[1], member) end
+  at = at + 2 + n
 end
-if tonumber(redis.call('HGET', KEYS[1], 'npa') or '0') <= 0 then redis.call('ZREM', KEYS[2], ARGV[1]) end
 return 1
 """
 # KEYS[1] the entity's meta hash; ARGV rule id, until (ms), now (ms). Keeps the hash at least until then.
@@ -186,12 +193,13 @@ class RedisWindowStore:
         by_entity: dict[EntityRef, list[str]] = defaultdict(list)
         for alert in alerts:
             by_entity[alert.entity].append(alert.alert_id)
+        keys: list[str] = [self._claims_key]
+        args: list[str | int] = []
+        for entity, ids in by_entity.items():
+            keys.append(entity_keys(self._prefix, entity)[2])
+            args.extend([entity.tag, len(ids), *ids])
         try:
-            pipe = self._client.pipeline(transaction=False)
-            for entity, ids in by_entity.items():
-                meta = entity_keys(self._prefix, entity)[2]
-                await self._ack(keys=[meta, self._claims_key], args=[entity.tag, *ids], client=pipe)
-            await pipe.execute()
+            await self._ack(keys=keys, args=args)
             self.round_trips += 1
         except redis.exceptions.RedisError as exc:
             raise StoreError(f"alert acknowledgement failed: {exc}") from exc

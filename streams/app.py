@@ -32,7 +32,7 @@ from streams.retry import with_retry
 from streams.rules_control import follow_rules
 from streams.settings import Settings
 from streams.topic_reader import offsets_since, read_topic
-from streams.wiring import build_detector, build_stores, redis_client, window_config
+from streams.wiring import build_detector, build_stores, redis_client, redis_memory, window_config
 
 log = logging.getLogger("parcelwatch.worker")
 
@@ -263,16 +263,15 @@ def create_app(settings: Settings, metrics: Metrics, health: Health) -> faust.Ap
     @app.timer(interval=15.0, name="parcelwatch.redis_sample")
     async def sample_redis() -> None:
         try:
-            info = await client.info("memory")
-            keys = await client.dbsize()
+            used, keys = await redis_memory(client)
         except (RedisError, OSError) as exc:
             metrics.redis_errors.labels(operation="sample").inc()
             health.redis_ok = False
             log.warning("Redis sample failed", extra={"error": type(exc).__name__})
             return
         health.redis_ok = True
-        metrics.redis_memory.set(int(info["used_memory"]))
-        metrics.redis_keys.set(int(keys))
+        metrics.redis_memory.set(used)
+        metrics.redis_keys.set(keys)
 
     @app.task
     async def started() -> None:

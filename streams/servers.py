@@ -149,6 +149,58 @@ def redis_server(
         yield RunningServer(f"redis://127.0.0.1:{port}/0", port, proc, log)
 
 
+@contextlib.contextmanager
+def redis_cluster(masters: int = 3, workdir: Path | None = None) -> Iterator[RunningServer]:
+    """A Redis Cluster of ``masters`` redis-servers (no replicas) on free loopback ports; its URL
+    names the first, from which a cluster client finds the others."""
+    with contextlib.ExitStack() as stack:
+        if workdir is None:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pw-redis-cluster-")))
+        nodes = []
+        for n in range(masters):
+            node_dir = workdir / f"node{n}"
+            node_dir.mkdir(parents=True, exist_ok=True)
+            # The bus port is given: its default (port + 10000) may be taken, or past 65535.
+            extra = (
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                str(node_dir / "nodes.conf"),
+                "--cluster-port",
+                str(free_port()),
+            )
+            nodes.append(stack.enter_context(redis_server(node_dir, extra=extra)))
+        cli = shutil.which("redis-cli")
+        if cli is None:
+            raise ServerStartError("redis-cli is not installed: run the README's setup command")
+        create = subprocess.run(  # noqa: S603 - our own arguments
+            [cli, "--cluster", "create", *[f"127.0.0.1:{node.port}" for node in nodes], "--cluster-replicas", "0"]
+            + ["--cluster-yes"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if create.returncode != 0:
+            raise ServerStartError(
+                f"redis-cli --cluster create failed: {create.stdout[-1000:]} {create.stderr[-1000:]}"
+            )
+        deadline = time.monotonic() + 30
+        while True:
+            infos = [
+                subprocess.run(  # noqa: S603
+                    [cli, "-p", str(node.port), "cluster", "info"], capture_output=True, text=True, check=False
+                ).stdout
+                for node in nodes
+            ]
+            if all("cluster_state:ok" in info for info in infos):
+                break
+            if time.monotonic() > deadline:
+                raise ServerStartError("the Redis Cluster did not reach cluster_state:ok within 30 s")
+            time.sleep(0.2)
+        yield nodes[0]
+
+
 @dataclass(frozen=True)
 class S3Storage:
     url: str

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     pseudonym_secret: SecretStr | None = Field(None, description="HMAC key for identifiers (>= 16 bytes)")
     app_id: str = Field("parcelwatch", description="Faust app id = Kafka consumer group")
     topic_prefix: str = Field("", description="prefix of every topic name")
+    redis_cluster: bool = Field(
+        False, description="Redis Cluster: the URL names one node; every key of the deployment shares one hash slot"
+    )
     redis_prefix: str = Field("pw", description="prefix of every Redis key")
     partitions: int = Field(8, ge=1, description="partitions of the topics the app creates")
     batch_size: int = Field(1000, ge=1, description="events per detector batch")
@@ -108,6 +111,15 @@ class Settings(BaseSettings):
     desk_suppress_days: float = Field(90.0, gt=0, description="how long a false positive silences its rule")
     data_dir: Path = Field(Path(".parcelwatch"), description="Faust's local state directory")
     log_level: str = Field("info", description="crit, error, warn, info or debug")
+
+    @field_validator("redis_prefix")
+    @classmethod
+    def _one_slot_on_a_cluster(cls, prefix: str, info: ValidationInfo) -> str:
+        """On Redis Cluster the window store's script touches the whole deployment's keys at once,
+        so they must share a hash slot: the prefix becomes the hash tag (``{pw}``)."""
+        if info.data.get("redis_cluster") and not (prefix.startswith("{") and "}" in prefix):
+            return "{" + prefix + "}"
+        return prefix
 
     def __repr_args__(self) -> Any:
         # URLs may carry credentials: never in a repr, a log line or a traceback.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from detectors.alert_store import RedisAlertStore
 from detectors.entities import Pseudonymizer
@@ -56,7 +57,8 @@ def window_config(settings: Settings, rules: RuleSet) -> WindowConfig:
 
 
 def redis_client(settings: Settings) -> Any:
-    """A client with the configured ACL user, password and TLS; the URL may say rediss:// for TLS."""
+    """A client with the configured ACL user, password and TLS; the URL may say rediss:// for TLS.
+    On Redis Cluster, a cluster client that finds the other nodes from the one the URL names."""
     options: dict[str, Any] = {"socket_timeout": 10, "health_check_interval": 30}
     if settings.redis_username:
         options["username"] = settings.redis_username
@@ -72,7 +74,20 @@ def redis_client(settings: Settings) -> Any:
             ssl_certfile=str(settings.redis_tls_cert_file) if settings.redis_tls_cert_file else None,
             ssl_keyfile=str(settings.redis_tls_key_file) if settings.redis_tls_key_file else None,
         )
+    if settings.redis_cluster:
+        return RedisCluster.from_url(url, **options)
     return aioredis.from_url(url, **options)
+
+
+async def redis_memory(client: Any) -> tuple[int, int]:
+    """(used_memory, keys) of Redis, summed over the primaries of a cluster."""
+    if isinstance(client, RedisCluster):
+        infos = await client.info("memory", target_nodes=RedisCluster.PRIMARIES)
+        sizes = await client.dbsize(target_nodes=RedisCluster.PRIMARIES)
+        keys = sum(sizes.values()) if isinstance(sizes, dict) else int(sizes)
+        return sum(int(info["used_memory"]) for info in infos.values()), keys
+    info = await client.info("memory")
+    return int(info["used_memory"]), int(await client.dbsize())
 
 
 def build_stores(settings: Settings, detector: Detector, client: Any) -> tuple[RedisWindowStore, RedisAlertStore]:
