@@ -67,7 +67,10 @@ def main() -> None:
         " the shards are deployments (split by courier or region, each its own prefix and consumer group),"
         " and identity clusters do not link across them; the memory assumes every parcel keeps a record in"
         " every windowed entity for the whole retention, zero-mass parcels included, as the store does"
-        f" today. Memory, at {memory_tb:,.1f} TB, is what keeps this volume out of reach, not CPU.",
+        " today.",
+        "",
+        f"Per average-day worker: {worker_eps:,} events/s; per Redis core: {redis_eps:,} events/s; the memory"
+        f" row, {memory_tb:,.1f} TB, is {memory_tb * 1e12 / (24 * 2**30):,.0f} machines of this one's 24 GiB.",
     ]
     write_section("Sizing", body)
 
