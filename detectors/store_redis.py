@@ -26,6 +26,7 @@ from detectors.windows import (
     ApplyStats,
     EntityUpdates,
     Evidence,
+    ParcelUpdate,
     Progress,
     RaisedAlert,
     WindowConfig,
@@ -115,6 +116,15 @@ class RedisWindowStore:
         keys: list[str] = []
         entities: list[dict[str, Any]] = []
         kinds: set[str] = set()
+        # An event's update goes to each of its entities (about four): its row is built once.
+        rows: dict[int, list[object]] = {}
+
+        def row(update: ParcelUpdate) -> list[object]:
+            found = rows.get(id(update))
+            if found is None:
+                found = rows[id(update)] = update_row(update)
+            return found
+
         for group in groups:
             keys.extend(entity_keys(self._prefix, group.entity))
             kinds.add(group.entity.entity_type)
@@ -122,7 +132,7 @@ class RedisWindowStore:
                 {
                     "et": group.entity.entity_type,
                     "key": group.entity.key,
-                    "u": [update_row(u) for u in group.updates],
+                    "u": [row(u) for u in group.updates],
                 }
             )
         cfg = self._config
