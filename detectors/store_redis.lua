@@ -16,7 +16,8 @@
 --   KEYS[#KEYS]   claims ZSET "<entity type>:<key>" scored by the oldest claim of its pending alerts
 -- An alert is handed out once, to the call that raised it, and again only when it is still not
 -- acknowledged reclaim_ms later (wall clock): two workers touching one entity never both publish it.
--- Cluster keys (not in KEYS: the roots are found here; one Redis only): <prefix>:cl:pending ZSET of
+-- Cluster keys (not in KEYS: the roots are found here; one hash slot on Redis Cluster, where the prefix
+-- is the hash tag): <prefix>:cl:pending ZSET of
 --   entries scored by event time, <prefix>:cl:parent HASH identifier -> identifier it joined under,
 --   and the three keys of each cluster entity "cluster:<root>".
 -- ARGV[1]: JSON {cfg = {retention_ms, max_parcels, max_evidence, ttl_ms, partitions, lateness_ms, due_limit, now_ms,
