@@ -45,7 +45,7 @@ def test_recorded_stream_on_a_redis_cluster_gives_the_single_redis_alerts(
             assert isinstance(client, RedisCluster)
             keys = [key async for key in client.scan_iter(match=f"{settings.redis_prefix}*", count=1000)]
             slots = {int(await client.cluster_keyslot(key)) for key in keys[:200]}
-            used, total = await redis_memory(client)
+            _, total = await redis_memory(client)
             return slots, len(keys), total
         finally:
             await client.aclose()
