@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import time
 import traceback
 from pathlib import Path
 from typing import Any
 
-import faust
-import orjson
+from faust_bench_app import bench_app, report_and_exit, run  # noqa: E402 - a sibling script
 
 from detectors.entities import Pseudonymizer
 from detectors.errors import InvalidEvent
@@ -33,21 +31,7 @@ from detectors.scoring import score_batch
 from detectors.validation import decode, to_event
 
 DAY_S = 86_400
-broker, topic_name, group, target = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-app = faust.App(
-    group,
-    broker=broker,
-    store="memory://",
-    web_enabled=False,
-    autodiscover=False,
-    datadir=tempfile.mkdtemp(prefix="pw-faust-windowed-"),
-    consumer_auto_offset_reset="earliest",
-    broker_session_timeout=10.0,
-    broker_rebalance_timeout=10.0,
-    broker_heartbeat_interval=1.0,
-    topic_partitions=8,
-)
-topic = app.topic(topic_name, key_serializer="raw", value_serializer="raw")
+app, topic, target = bench_app("faust-windowed")
 now = {"t": 0.0}
 sums = (
     # use_partitioner: a batch (take_events) has no current event to take the partition from, and
@@ -98,15 +82,14 @@ async def judge(stream: Any) -> None:
                     seen["crossings"] += 1
         seen["n"] += len(events)
         if seen["n"] >= target:
-            result = {
-                "events": seen["n"],
-                "seconds": time.perf_counter() - seen["first"],
-                "crossings": seen["crossings"],
-            }
-            print(orjson.dumps(result).decode(), flush=True)
-            os._exit(0)  # the measurement is taken; no graceful shutdown to wait for
+            report_and_exit(
+                {
+                    "events": seen["n"],
+                    "seconds": time.perf_counter() - seen["first"],
+                    "crossings": seen["crossings"],
+                }
+            )
 
 
 if __name__ == "__main__":
-    sys.argv = [sys.argv[0], "--quiet", "worker", "--without-web", "--loglevel", "warn"]
-    app.main()
+    run(app)

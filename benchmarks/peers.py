@@ -13,7 +13,6 @@ BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import re
@@ -25,11 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from local import local_settings  # noqa: E402 - benchmarks are scripts, not a package
 from report import provenance, write_result, write_section  # noqa: E402
-from soak import publish  # noqa: E402
-from throughput import faust_rung, pipeline_rung  # noqa: E402
-
-from streams.replay import ensure_topics  # noqa: E402
-from streams.simulate import simulate, within_lateness  # noqa: E402
+from throughput import faust_rung, pipeline_rung, publish_stream  # noqa: E402
 
 CANNOT = {
     "Faust windowed table": (
@@ -94,11 +89,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pw-peers-") as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)
         settings = local_settings(stack, work, app_id="bench-peers")
-        stream = work / "stream.jsonl"
-        simulate(seed=41, days=60, out=stream, scale=4.0)
-        lines = within_lateness(stream.read_bytes().splitlines(), lateness_ms=5 * 3600 * 1000)
-        asyncio.run(ensure_topics(settings))
-        asyncio.run(publish(settings, lines, args.events))
+        publish_stream(settings, work, args.events)
         bare = faust_rung(settings, args.events)
         table = faust_rung(settings, args.events, "faust_windowed.py")
         ours = pipeline_rung(settings, args.events, work)

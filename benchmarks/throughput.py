@@ -114,6 +114,16 @@ def pipeline_rung(settings: Settings, events: int, work: Path, workers: int = 1)
                 return (done - first_done) / (time.perf_counter() - first_t)
 
 
+def publish_stream(settings: Settings, work: Path, events: int) -> None:
+    """The benchmarks' stream: a 60-day simulation without events beyond the lateness (their fate
+    depends on timing), repeated with new ids and later times up to ``events`` on the canonical topic."""
+    stream = work / "stream.jsonl"
+    simulate(seed=41, days=60, out=stream, scale=4.0)
+    lines = within_lateness(stream.read_bytes().splitlines(), lateness_ms=5 * 3600 * 1000)
+    asyncio.run(ensure_topics(settings))
+    asyncio.run(publish(settings, lines, events))
+
+
 async def stored_alerts(settings: Settings) -> set[str]:
     client = redis_client(settings)
     try:
@@ -131,11 +141,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pw-throughput-") as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)
         settings = local_settings(stack, work, app_id="bench-pipeline")
-        stream = work / "stream.jsonl"
-        simulate(seed=41, days=60, out=stream, scale=4.0)
-        lines = within_lateness(stream.read_bytes().splitlines(), lateness_ms=5 * 3600 * 1000)
-        asyncio.run(ensure_topics(settings))
-        asyncio.run(publish(settings, lines, args.events))
+        publish_stream(settings, work, args.events)
         raw = asyncio.run(raw_rung(settings, args.events))
         bare = faust_rung(settings, args.events)["eps"]
         pipeline = pipeline_rung(settings, args.events, work)

@@ -1,0 +1,46 @@
+"""What the benchmarks' own Faust apps share: the app, its input topic, how they are run, and how
+they report.
+
+    python benchmarks/<app>.py BROKER_URL TOPIC GROUP N
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from typing import Any
+
+import faust
+import orjson
+
+
+def bench_app(name: str) -> tuple[faust.App, Any, int]:
+    """The app (consumer group from argv, reading from the earliest offset, groups formed in
+    seconds), its raw-bytes input topic and the number of events to read."""
+    broker, topic_name, group, target = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    app = faust.App(
+        group,
+        broker=broker,
+        store="memory://",
+        web_enabled=False,
+        autodiscover=False,
+        datadir=tempfile.mkdtemp(prefix=f"pw-{name}-"),
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=10.0,
+        broker_rebalance_timeout=10.0,
+        broker_heartbeat_interval=1.0,
+        topic_partitions=8,
+    )
+    return app, app.topic(topic_name, key_serializer="raw", value_serializer="raw"), target
+
+
+def report_and_exit(result: dict[str, Any]) -> None:
+    """One JSON line, then out at once: the measurement is taken, no graceful shutdown to wait for."""
+    print(orjson.dumps(result).decode(), flush=True)
+    os._exit(0)
+
+
+def run(app: faust.App) -> None:
+    sys.argv = [sys.argv[0], "--quiet", "worker", "--without-web", "--loglevel", "warn"]
+    app.main()
