@@ -30,11 +30,9 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from detectors.alert_store import RedisAlertStore
-from streams.replay import committed_progress, ensure_topics, settings_env, start_worker
+from streams.replay import alert_ids, committed_progress, ensure_topics, settings_env, start_worker
 from streams.settings import Settings
 from streams.simulate import simulate, within_lateness
-from streams.wiring import redis_client
 
 sys.path.insert(0, str(Path(__file__).parent))
 from local import local_settings  # noqa: E402 - benchmarks are scripts, not a package
@@ -124,14 +122,6 @@ def publish_stream(settings: Settings, work: Path, events: int) -> None:
     asyncio.run(publish(settings, lines, events))
 
 
-async def stored_alerts(settings: Settings) -> set[str]:
-    client = redis_client(settings)
-    try:
-        return {a["alert_id"] async for a in RedisAlertStore(client, prefix=settings.redis_prefix).iter_all()}
-    finally:
-        await client.aclose()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=500_000)
@@ -147,7 +137,7 @@ def main() -> None:
         pipeline = pipeline_rung(settings, args.events, work)
         two = settings.model_copy(update={"app_id": "bench-two-workers", "redis_prefix": "pwtwo"})
         two_workers = pipeline_rung(two, args.events, work, workers=2)
-        one_alerts, two_alerts = asyncio.run(stored_alerts(settings)), asyncio.run(stored_alerts(two))
+        one_alerts, two_alerts = asyncio.run(alert_ids(settings)), asyncio.run(alert_ids(two))
 
     body = [
         provenance(f"python benchmarks/throughput.py --events {args.events}"),

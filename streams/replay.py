@@ -216,7 +216,8 @@ async def export_alerts(settings: Settings, out: Path) -> int:
     return count
 
 
-async def _alert_ids(settings: Settings) -> set[str]:
+async def alert_ids(settings: Settings) -> set[str]:
+    """The ids in the alert store."""
     client = redis_client(settings)
     try:
         return {a["alert_id"] async for a in RedisAlertStore(client, prefix=settings.redis_prefix).iter_all()}
@@ -248,7 +249,7 @@ def run_replay(
 
     async def before() -> tuple[dict[TopicPartition, int], set[str]]:
         await ensure_topics(settings)
-        return await end_offsets(settings, [settings.topic("deadletter")]), await _alert_ids(settings)
+        return await end_offsets(settings, [settings.topic("deadletter")]), await alert_ids(settings)
 
     dlq_start, known_alerts = asyncio.run(before())
     with contextlib.ExitStack() as stack:
@@ -271,13 +272,13 @@ def run_replay(
             raise
 
     async def after() -> tuple[Counter[str], set[str]]:
-        return await read_dead_letters(settings, dlq_start), await _alert_ids(settings)
+        return await read_dead_letters(settings, dlq_start), await alert_ids(settings)
 
-    reasons, alert_ids = asyncio.run(after())
+    reasons, stored = asyncio.run(after())
     summary.dead_letter_reasons = dict(sorted(reasons.items()))
     summary.dead_lettered = sum(reasons.values())
-    summary.alerts = len(alert_ids)
-    summary.new_alerts = len(alert_ids - known_alerts)
+    summary.alerts = len(stored)
+    summary.new_alerts = len(stored - known_alerts)
     if alerts_out is not None:
         asyncio.run(export_alerts(settings, alerts_out))
     summary.seconds = round(time.monotonic() - started, 3)

@@ -17,8 +17,7 @@ from typing import Any
 
 import orjson
 
-from detectors.alert_store import RedisAlertStore
-from streams.replay import committed_progress
+from streams.replay import alert_ids, committed_progress
 from streams.settings import Settings
 from streams.topic_reader import read_topic
 from streams.wiring import load_ruleset, redis_client, window_config
@@ -94,13 +93,7 @@ async def _published(settings: Settings) -> tuple[str, ...]:
 
 
 async def _outcome(settings: Settings) -> Outcome:
-    client = redis_client(settings)
-    try:
-        stored = frozenset(
-            {a["alert_id"] async for a in RedisAlertStore(client, prefix=settings.redis_prefix).iter_all()}
-        )
-    finally:
-        await client.aclose()
+    stored = frozenset(await alert_ids(settings))
     return Outcome(stored, await _published(settings), await _window_state(settings))
 
 
