@@ -43,7 +43,7 @@ class BatchOutcome:
     stats: ApplyStats
     raised: list[RaisedAlert]
     at: Progress  # the horizon and late bound the store judged with
-    due: tuple[EntityRef, ...]  # pass to the next call
+    due: tuple[EntityRef, ...]  # still due beyond the store's limit: pass to the next call
     late: list[ParcelEvent] = field(default_factory=list)  # refused by the store: dead-letter them
     alerts: list[dict[str, Any]] = field(default_factory=list)
     parcel_details: list[dict[str, Any]] = field(default_factory=list)  # suspect parcels, for the analyst desk

@@ -37,7 +37,7 @@ class BatchResult:
     stats: ApplyStats
     alerts: list[RaisedAlert]
     at: Progress  # the horizon and late bound this call judged with
-    due: tuple[EntityRef, ...] = field(default=())  # entities due after this call's reports: pass them next time
+    due: tuple[EntityRef, ...] = field(default=())  # still due after this call (beyond its limit): pass them next time
 
 
 class WindowStore(Protocol):
@@ -55,7 +55,8 @@ class WindowStore(Protocol):
            entities up to the horizon;
         3. add the batch's cluster ``links`` to the pending set and fold in those now final
            (:mod:`detectors.clusters`), judging the clusters they touch;
-        4. merge this worker's partition reports; return the entities now due.
+        4. merge this worker's partition reports, read the progress again and judge the entities
+           (and cluster entries) it made due, up to the store's due limit; return those still due.
 
         Judging and refusing with the same progress, atomically, is what keeps alerts exact with
         several workers. The result carries every raised alert not yet acknowledged for the

@@ -84,10 +84,32 @@ class MemoryWindowStore:
             for entry in links
             if entry.update.event_time_ms >= at.late_before
         )
-        cluster_until, touched = self._advance_clusters(at.check_until, run)
+        self._judge_clusters(at.check_until, later, run)
+        self._merge_reports(clock)
+        alerts.update((a.alert_id, a) for a in self._reclaim(clock.now_ms))
+        # The reports may have moved the horizon: judge what they made final now, not one call later.
+        after = self._progress(clock)
+        due = self._due(after)
+        for entity in due:
+            if entity.entity_type != CLUSTER:
+                run(entity, (), after, None)
+        self._judge_clusters(after.check_until, [e for e in due if e.entity_type == CLUSTER], run)
+        ordered = sorted(alerts.values(), key=lambda a: (a.last_event_ms, a.alert_id))
+        return BatchResult(total, ordered, at, self._due(after))
+
+    def _judge_clusters(
+        self,
+        horizon: int,
+        later: Sequence[EntityRef],
+        run: Callable[[EntityRef, Sequence[ParcelUpdate], Progress, int | None], None],
+    ) -> None:
+        """Fold in the cluster entries final before ``horizon``; judge the clusters touched and ``later``."""
+        cluster_until, touched = self._advance_clusters(horizon, run)
         for entity in sorted(touched | set(later), key=lambda e: e.key.encode()):
             if entity.key not in self.parent:  # still a root
                 run(entity, (), Progress(cluster_until, FAR_PAST_MS), None)
+
+    def _merge_reports(self, clock: ClockInput) -> None:
         for report in clock.reports:
             if report.max_event_ms is not None:
                 self.maxima[report.partition] = max(
@@ -97,9 +119,6 @@ class MemoryWindowStore:
                 self.idle.add(report.partition)
             else:
                 self.idle.discard(report.partition)
-        alerts.update((a.alert_id, a) for a in self._reclaim(clock.now_ms))
-        ordered = sorted(alerts.values(), key=lambda a: (a.last_event_ms, a.alert_id))
-        return BatchResult(total, ordered, at, self._due(self._progress(clock)))
 
     def _reclaim(self, now_ms: int) -> list[RaisedAlert]:
         """Alerts still unacknowledged ``reclaim_after_s`` after they were handed out, claimed anew.

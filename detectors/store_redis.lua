@@ -25,9 +25,12 @@
 --               rules = {entity_type = {{id, width_ms, threshold, min_parcels, factor, severity, window_s}}},
 --               entities = {{et, key, u = {{parcel, time_ms, mass, weight, rank, event_id, cancelled(0/1), reasons}}}},
 --               reports = {{partition, max_ms or '', idle 0/1}}}
--- The progress judged with is read before this call's reports are merged (detectors/windows.py: progress).
+-- The progress the batch is refused and judged with is read before this call's reports are merged
+-- (detectors/windows.py: progress); once they are merged, the entities the new progress made due
+-- are judged with it in the same call (up to due_limit of them, and the clusters).
 -- Returns JSON {stats = {status = count}, alerts = {pending alert JSON strings},
---               at = {check_until, late_before} as exact decimal strings, due = {members due now}}.
+--               at = {check_until, late_before} as exact decimal strings,
+--               due = {members still due: beyond due_limit}}.
 
 local req = cjson.decode(ARGV[1])
 local cfg = req.cfg
@@ -398,65 +401,69 @@ local function merge(keep, gone)
   end
 end
 
-local ready = redis.call('ZRANGEBYSCORE', pend_key, '-inf', '(' .. fmt(check_until), 'WITHSCORES', 'LIMIT', 0,
-                         cfg.cluster_limit + 1)
-local touched, touched_list = {}, {}
-local taken = math.min(#ready / 2, cfg.cluster_limit)
-for k = 1, taken do
-  local member = ready[2 * k - 1]
-  redis.call('ZREM', pend_key, member)
-  local e = cjson.decode(member)
-  local t, nodes = e[2], e[9]
-  local seen, roots = {}, {}
-  for _, node in ipairs(nodes) do
-    local r = root_of(node)
-    if not seen[r] then
-      seen[r] = true
-      roots[#roots + 1] = r
+-- Fold in the entries final before horizon, then judge the clusters touched and those in later.
+local function advance_clusters(horizon, later)
+  local ready = redis.call('ZRANGEBYSCORE', pend_key, '-inf', '(' .. fmt(horizon), 'WITHSCORES', 'LIMIT', 0,
+                           cfg.cluster_limit + 1)
+  local touched, touched_list = {}, {}
+  local taken = math.min(#ready / 2, cfg.cluster_limit)
+  for k = 1, taken do
+    local member = ready[2 * k - 1]
+    redis.call('ZREM', pend_key, member)
+    local e = cjson.decode(member)
+    local t, nodes = e[2], e[9]
+    local seen, roots = {}, {}
+    for _, node in ipairs(nodes) do
+      local r = root_of(node)
+      if not seen[r] then
+        seen[r] = true
+        roots[#roots + 1] = r
+      end
+    end
+    table.sort(roots, bytes_less)
+    for _, r in ipairs(roots) do
+      local rk, zk, mk = keys_of('cluster', r)
+      process({et = 'cluster', key = r, u = {}}, rk, zk, mk, t, -far, nil)
+    end
+    local keep = roots[1]
+    for j = 2, #roots do keep = survivor(keep, roots[j]) end
+    for _, r in ipairs(roots) do
+      if r ~= keep then
+        merge(keep, r)
+        redis.call('HSET', parent_key, r, keep)
+        touched[r] = nil
+      end
+    end
+    for _, node in ipairs(nodes) do
+      if node ~= keep then redis.call('HSET', parent_key, node, keep) end
+    end
+    local rk, zk, mk = keys_of('cluster', keep)
+    process({et = 'cluster', key = keep, u = {{e[1], t, e[3], e[4], e[5], e[6], e[7], e[8]}}}, rk, zk, mk, t, -far, t)
+    if not touched[keep] then
+      touched[keep] = true
+      touched_list[#touched_list + 1] = keep
     end
   end
-  table.sort(roots, bytes_less)
-  for _, r in ipairs(roots) do
-    local rk, zk, mk = keys_of('cluster', r)
-    process({et = 'cluster', key = r, u = {}}, rk, zk, mk, t, -far, nil)
-  end
-  local keep = roots[1]
-  for j = 2, #roots do keep = survivor(keep, roots[j]) end
-  for _, r in ipairs(roots) do
-    if r ~= keep then
-      merge(keep, r)
-      redis.call('HSET', parent_key, r, keep)
-      touched[r] = nil
+  local cluster_until = horizon
+  if #ready / 2 > cfg.cluster_limit then cluster_until = tonumber(ready[2 * cfg.cluster_limit + 2]) end
+  local finals, final_seen = {}, {}
+  for _, list in ipairs({touched_list, later}) do
+    for _, r in ipairs(list) do
+      if (list == later or touched[r]) and not final_seen[r] then
+        final_seen[r] = true
+        finals[#finals + 1] = r
+      end
     end
   end
-  for _, node in ipairs(nodes) do
-    if node ~= keep then redis.call('HSET', parent_key, node, keep) end
-  end
-  local rk, zk, mk = keys_of('cluster', keep)
-  process({et = 'cluster', key = keep, u = {{e[1], t, e[3], e[4], e[5], e[6], e[7], e[8]}}}, rk, zk, mk, t, -far, t)
-  if not touched[keep] then
-    touched[keep] = true
-    touched_list[#touched_list + 1] = keep
-  end
-end
-local cluster_until = check_until
-if #ready / 2 > cfg.cluster_limit then cluster_until = tonumber(ready[2 * cfg.cluster_limit + 2]) end
-local finals, final_seen = {}, {}
-for _, list in ipairs({touched_list, later}) do
-  for _, r in ipairs(list) do
-    if (list == later or touched[r]) and not final_seen[r] then
-      final_seen[r] = true
-      finals[#finals + 1] = r
+  table.sort(finals, bytes_less)
+  for _, r in ipairs(finals) do
+    if redis.call('HEXISTS', parent_key, r) == 0 then
+      local rk, zk, mk = keys_of('cluster', r)
+      process({et = 'cluster', key = r, u = {}}, rk, zk, mk, cluster_until, -far, nil)
     end
   end
 end
-table.sort(finals, bytes_less)
-for _, r in ipairs(finals) do
-  if redis.call('HEXISTS', parent_key, r) == 0 then
-    local rk, zk, mk = keys_of('cluster', r)
-    process({et = 'cluster', key = r, u = {}}, rk, zk, mk, cluster_until, -far, nil)
-  end
-end
+advance_clusters(check_until, later)
 
 -- Alerts raised but not acknowledged within reclaim_ms (their worker died between this call and
 -- its acknowledgement) are handed out again, to whichever worker calls, and claimed anew.
@@ -496,7 +503,22 @@ for _, report in ipairs(req.reports) do
   end
   redis.call('HSET', idle_key, p, idle)
 end
-local next_until = stream_progress()
-local due = redis.call('ZRANGEBYSCORE', due_key, '-inf', '(' .. fmt(next_until), 'LIMIT', 0, cfg.due_limit)
+-- The reports may have moved the horizon: judge what they made final now, not one call later.
+local next_until, next_late = stream_progress()
+local function due_before(horizon)
+  return redis.call('ZRANGEBYSCORE', due_key, '-inf', '(' .. fmt(horizon), 'LIMIT', 0, cfg.due_limit)
+end
+local due_clusters = {}
+for _, member in ipairs(due_before(next_until)) do
+  local et, key = string.match(member, '^([^:]+):(.*)$')
+  if et == 'cluster' then
+    due_clusters[#due_clusters + 1] = key
+  else
+    local rk, zk, mk = keys_of(et, key)
+    process({et = et, key = key, u = {}}, rk, zk, mk, next_until, next_late, nil)
+  end
+end
+advance_clusters(next_until, due_clusters)
+local due = due_before(next_until)
 
 return cjson.encode({stats = stats, alerts = pending, at = {fmt(check_until), fmt(late_before)}, due = due})

@@ -2,9 +2,9 @@
 
 Keys of one entity share the hash tag ``{<entity type>:<pseudonym>}``. A batch costs one round
 trip: one EVALSHA reads the stream clock, applies every update, judges every due entity, merges
-the partition reports and returns the entities now due. Acknowledging alerts adds one when there
-are alerts. The script also touches the clock and the global due index, so it needs a single
-Redis; Redis Cluster support is future work (it would need the script split per slot).
+the partition reports, judges what they made due and returns the entities still due. Acknowledging
+alerts adds one when there are alerts. The script also touches the clock and the global due index,
+so all of a deployment's keys share one hash slot on Redis Cluster (docs/windows.md).
 """
 
 from __future__ import annotations
@@ -115,7 +115,6 @@ class RedisWindowStore:
     ) -> tuple[list[str], bytes]:
         keys: list[str] = []
         entities: list[dict[str, Any]] = []
-        kinds: set[str] = set()
         # An event's update goes to each of its entities (about four): its row is built once.
         rows: dict[int, list[object]] = {}
 
@@ -127,7 +126,6 @@ class RedisWindowStore:
 
         for group in groups:
             keys.extend(entity_keys(self._prefix, group.entity))
-            kinds.add(group.entity.entity_type)
             entities.append(
                 {
                     "et": group.entity.entity_type,
@@ -156,7 +154,8 @@ class RedisWindowStore:
                     [r.id, r.window_s * 1000, r.threshold_kg, r.min_parcels, r.regrow_factor, r.severity, r.window_s]
                     for r in rules.for_entity(kind)
                 ]
-                for kind in sorted(kinds | {CLUSTER})
+                # every judged type: the call also judges entities its reports made due, of any type
+                for kind in sorted(rules.entity_types | {CLUSTER})
             },
             "entities": entities,
             "reports": [

@@ -2,9 +2,9 @@
 
 The clock is this worker's view of its partitions: greatest event time read from each, and
 whether each is idle (processed to its end and quiet for ``idle_after_s``). Every batch is one
-store call: it carries the batch, this view and the entities the previous call said were due;
-the store judges with the group-wide progress as it stood before the call, refuses late events
-(they are dead-lettered here) and returns the entities due next. A timer makes the same call
+store call: it carries the batch, this view and the entities the previous call left due;
+the store refuses late events (they are dead-lettered here) and judges with the group-wide
+progress as it stood before the call, then merges this view and judges what it made final. A timer makes the same call
 with no events, so that a quiet or finished stream still gets its last windows judged.
 """
 
