@@ -56,9 +56,9 @@ async def redis_cpu_s(client: Any) -> float:
 
 
 async def memory_point(client: Any, parcels: int, events: int) -> dict[str, int]:
-    """Redis used_memory and tracked entities (window state: one meta hash each) at this point."""
+    """Redis used_memory and tracked entities (window state: one records hash each) at this point."""
     entities = 0
-    async for _ in client.scan_iter(match="core:{*}:m", count=10_000):
+    async for _ in client.scan_iter(match="core:{*}:r", count=10_000):
         entities += 1
     info = await client.info("memory")
     return {"events": events, "parcels": parcels, "entities": entities, "used_memory": int(info["used_memory"])}

@@ -2,14 +2,18 @@
 -- rules and raise alerts, atomically. The same steps as detectors/windows.py (apply_entity);
 -- the contract tests hold the two equal.
 --
--- KEYS, three per entity i (all with the entity's hash tag), then four keys of the whole stream:
---   KEYS[3i-2] records  HASH  parcel key -> "anchor|mass|weight|rank|version_ms|cancelled|reasons|version_id"
---   KEYS[3i-1] anchors  ZSET  parcel key scored by anchor (event time, ms)
---   KEYS[3i]   meta     HASH  wm (watermark), ep:<rule> episode, em:<rule> mass at last alert,
---                             pa:<alert id> pending alert JSON, pc:<alert id> wall-clock ms it was last
+-- KEYS, two per entity i (both with the entity's hash tag), then four keys of the whole stream:
+--   KEYS[2i-1] records  HASH  parcel key -> "anchor|mass|weight|rank|version_ms|cancelled|reasons|version_id"
+--                             (version_ms empty when it equals the anchor), and the entity's meta fields,
+--                             whose names hold no ':' (every parcel key, "<courier>:<waybill>", does; rule
+--                             ids cannot): wm (watermark), ep!<rule> episode, em!<rule> mass at last alert,
+--                             pa!<alert id> pending alert JSON, pc!<alert id> wall-clock ms it was last
 --                             handed out (claimed), npa number of pending alerts,
 --                             cf/ct first window end not yet judged / end of the ends any change reached,
---                             sup:<rule> wall-clock ms until which an analyst suppressed the rule
+--                             sup!<rule> wall-clock ms until which an analyst suppressed the rule.
+--                             One hash, not two: a key costs about 150 bytes of its own, and most
+--                             entities (a recipient, a building) hold one or two parcels.
+--   KEYS[2i]   anchors  ZSET  parcel key scored by anchor (event time, ms)
 --   KEYS[#KEYS-3] maxima HASH partition -> greatest event time read from it (ms), only ever raised
 --   KEYS[#KEYS-2] idle   HASH partition -> '1' idle, '0' active
 --   KEYS[#KEYS-1] due    ZSET "<entity type>:<key>" scored by cf: entities with ends to judge
@@ -19,7 +23,7 @@
 -- Cluster keys (not in KEYS: the roots are found here; one hash slot on Redis Cluster, where the prefix
 -- is the hash tag): <prefix>:cl:pending ZSET of
 --   entries scored by event time, <prefix>:cl:parent HASH identifier -> identifier it joined under,
---   and the three keys of each cluster entity "cluster:<root>".
+--   and the two keys of each cluster entity "cluster:<root>".
 -- ARGV[1]: JSON {cfg = {retention_ms, max_parcels, max_evidence, ttl_ms, partitions, lateness_ms, due_limit, now_ms,
 --                       prefix, cluster_limit}, links = {{time_ms, entry JSON}},
 --               rules = {entity_type = {{id, width_ms, threshold, min_parcels, factor, severity, window_s}}},
@@ -61,11 +65,19 @@ local check_until, late_before = stream_progress()
 local max_parcels, max_evidence, ttl = cfg.max_parcels, cfg.max_evidence, cfg.ttl_ms
 
 local function fmt(x) return string.format('%.17g', x) end
+-- The shortest decimal that reads back as the same double (masses like 0.1 need 3 bytes, not 19).
+local function short(x)
+  local s = string.format('%.15g', x)
+  if tonumber(s) ~= x then s = fmt(x) end
+  return s
+end
 
 local function keys_of(et, key)
   local base = cfg.prefix .. ':{' .. et .. ':' .. key .. '}'
-  return base .. ':r', base .. ':z', base .. ':m'
+  return base .. ':r', base .. ':z'
 end
+
+local function is_record(field) return string.find(field, ':', 1, true) ~= nil end
 
 -- Byte order, as Python compares UTF-8 strings; Lua's own '<' follows the server's locale.
 local function bytes_less(x, y)
@@ -84,13 +96,15 @@ local function decode(raw)
     parts[i] = string.sub(raw, pos, s - 1)
     pos = s + 1
   end
-  return {a = tonumber(parts[1]), m = tonumber(parts[2]), w = tonumber(parts[3]), r = tonumber(parts[4]),
-          vt = tonumber(parts[5]), c = parts[6] == '1', rs = parts[7], vid = string.sub(raw, pos)}
+  local a = tonumber(parts[1])
+  return {a = a, m = tonumber(parts[2]), w = tonumber(parts[3]), r = tonumber(parts[4]),
+          vt = parts[5] == '' and a or tonumber(parts[5]), c = parts[6] == '1', rs = parts[7],
+          vid = string.sub(raw, pos)}
 end
 
 local function encode(rec)
-  return table.concat({fmt(rec.a), fmt(rec.m), fmt(rec.w), fmt(rec.r), fmt(rec.vt), rec.c and '1' or '0',
-                       rec.rs, rec.vid}, '|')
+  return table.concat({fmt(rec.a), short(rec.m), short(rec.w), fmt(rec.r), rec.vt == rec.a and '' or fmt(rec.vt),
+                       rec.c and '1' or '0', rec.rs, rec.vid}, '|')
 end
 
 local function newer(rank, t, vid, rec)
@@ -109,8 +123,8 @@ local stats = {added = 0, updated = 0, retracted = 0, duplicate = 0, late = 0, p
 local pending = {}
 
 -- Apply one entity's updates, prune, judge its ends before check_until (see windows.apply_entity).
-local function process(ent, rkey, zkey, mkey, check_until, late_before, judge_from)
-  local wm_raw = redis.call('HGET', mkey, 'wm')
+local function process(ent, rkey, zkey, check_until, late_before, judge_from)
+  local wm_raw, cf_raw, ct_raw = unpack(redis.call('HMGET', rkey, 'wm', 'cf', 'ct'))
   local wm = wm_raw and tonumber(wm_raw) or nil
   local wm_before = wm
   local lo, hi = nil, nil
@@ -182,7 +196,7 @@ local function process(ent, rkey, zkey, mkey, check_until, late_before, judge_fr
   end
 
   if wm ~= nil and wm ~= wm_before then
-    redis.call('HSET', mkey, 'wm', fmt(wm))
+    redis.call('HSET', rkey, 'wm', fmt(wm))
   end
 
   local rules = req.rules[ent.et] or {}
@@ -194,7 +208,6 @@ local function process(ent, rkey, zkey, mkey, check_until, late_before, judge_fr
     if judge_from > lo then lo = judge_from end
     if lo >= hi + reach then lo, hi = nil, nil end
   end
-  local cf_raw, ct_raw = unpack(redis.call('HMGET', mkey, 'cf', 'ct'))
   local cf, ct = cf_raw and tonumber(cf_raw) or nil, ct_raw and tonumber(ct_raw) or nil
   if lo ~= nil then
     if cf == nil or lo < cf then cf = lo end
@@ -227,15 +240,21 @@ local function process(ent, rkey, zkey, mkey, check_until, late_before, judge_fr
     -- Read and decode the live records once for every rule: the widest window reaches furthest back.
     local range = redis.call('ZRANGEBYSCORE', zkey, '(' .. fmt(lo_end - reach), fmt(upto))
     local records = {}
-    for j = 1, #range do
-      local rec = decode(redis.call('HGET', rkey, range[j]))
-      if (not rec.c) and rec.m > 0 then
-        rec.p = range[j]
-        records[#records + 1] = rec
+    for from = 1, #range, 500 do
+      local raws = redis.call('HMGET', rkey, unpack(range, from, math.min(from + 499, #range)))
+      for j = 1, #raws do
+        local rec = decode(raws[j])
+        if (not rec.c) and rec.m > 0 then
+          rec.p = range[from + j - 1]
+          records[#records + 1] = rec
+        end
       end
     end
     for _, rule in ipairs(rules) do
       local rid, width, thr, minp, factor, sev, wsec = rule[1], rule[2], rule[3], rule[4], rule[5], rule[6], rule[7]
+      local ep_raw, em_raw, sup = unpack(redis.call('HMGET', rkey, 'ep!' .. rid, 'em!' .. rid, 'sup!' .. rid))
+      local ep, em = tonumber(ep_raw or '0'), tonumber(em_raw or '0')
+      local suppressed = sup and tonumber(sup) > cfg.now_ms
       local live = {}
       for _, rec in ipairs(records) do
         if rec.a > lo_end - width then live[#live + 1] = rec end
@@ -245,19 +264,17 @@ local function process(ent, rkey, zkey, mkey, check_until, late_before, judge_fr
         local a = live[e].a
         while live[start].a <= a - width do start = start + 1 end
         local is_end = a >= lo_end and not (e < #live and live[e + 1].a == a)
-        local ep = tonumber(redis.call('HGET', mkey, 'ep:' .. rid) or '0')
         if is_end and not (ep > 0 and factor == 0) then
           local sum = 0
           for k = start, e do sum = sum + live[k].m end
           local target = thr
-          if ep > 0 then target = tonumber(redis.call('HGET', mkey, 'em:' .. rid)) * factor end
+          if ep > 0 then target = em * factor end
           local count = e - start + 1
-          local sup = redis.call('HGET', mkey, 'sup:' .. rid)
-          if sum >= target and count >= minp and sup and tonumber(sup) > cfg.now_ms then
+          if sum >= target and count >= minp and suppressed then
             stats['suppressed'] = stats['suppressed'] + 1
           elseif sum >= target and count >= minp then
-            ep = ep + 1
-            redis.call('HSET', mkey, 'ep:' .. rid, ep, 'em:' .. rid, fmt(sum))
+            ep, em = ep + 1, sum
+            redis.call('HSET', rkey, 'ep!' .. rid, ep, 'em!' .. rid, fmt(sum))
             local window, tw, rc = {}, 0, {}
             for k = start, e do
               local rec = live[k]
@@ -279,8 +296,8 @@ local function process(ent, rkey, zkey, mkey, check_until, late_before, judge_fr
             local alert = {id = id, rule = rid, et = ent.et, key = ent.key, ep = ep, ws = wsec, sev = sev,
                            sum = sum, tw = tw, n = count, t0 = live[start].a, t1 = a, ev = evidence, rc = rc}
             local encoded = cjson.encode(alert)
-            redis.call('HSET', mkey, 'pa:' .. id, encoded, 'pc:' .. id, fmt(cfg.now_ms))
-            redis.call('HINCRBY', mkey, 'npa', 1)
+            redis.call('HSET', rkey, 'pa!' .. id, encoded, 'pc!' .. id, fmt(cfg.now_ms))
+            redis.call('HINCRBY', rkey, 'npa', 1)
             redis.call('ZADD', claims_key, 'LT', cfg.now_ms, ent.et .. ':' .. ent.key)
             -- LT: a member already waiting keeps its older claim time (new members are always added)
             pending[#pending + 1] = encoded
@@ -295,19 +312,24 @@ local function process(ent, rkey, zkey, mkey, check_until, late_before, judge_fr
     end
   end
   if cf ~= nil then
-    redis.call('HSET', mkey, 'cf', fmt(cf), 'ct', fmt(ct))
-    redis.call('ZADD', due_key, cf, member)
+    if cf_raw == nil or cf ~= tonumber(cf_raw) or ct ~= tonumber(ct_raw) then
+      redis.call('HSET', rkey, 'cf', fmt(cf), 'ct', fmt(ct))
+      redis.call('ZADD', due_key, cf, member)
+    end
   elseif cf_raw then
-    redis.call('HDEL', mkey, 'cf', 'ct')
+    redis.call('HDEL', rkey, 'cf', 'ct')
     redis.call('ZREM', due_key, member)
   end
 
 
   if ttl > 0 then
-    redis.call('PEXPIRE', rkey, ttl)
-    redis.call('PEXPIRE', zkey, ttl)
     -- never shorten: an analyst's suppression may reach further than the idle expiry
-    if redis.call('PTTL', mkey) < ttl then redis.call('PEXPIRE', mkey, ttl) end
+    local left = redis.call('PTTL', rkey)
+    if left < ttl then
+      redis.call('PEXPIRE', rkey, ttl)
+      left = ttl
+    end
+    redis.call('PEXPIRE', zkey, left)
   end
 end
 
@@ -316,7 +338,7 @@ for i, ent in ipairs(req.entities) do
   if ent.et == 'cluster' then
     later[#later + 1] = ent.key
   else
-    process(ent, KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i], check_until, late_before, nil)
+    process(ent, KEYS[2 * i - 1], KEYS[2 * i], check_until, late_before, nil)
   end
 end
 
@@ -335,7 +357,9 @@ local function root_of(node)
 end
 
 local function survivor(a, b)
-  local na, nb = redis.call('HLEN', (keys_of('cluster', a))), redis.call('HLEN', (keys_of('cluster', b)))
+  local _, za = keys_of('cluster', a)
+  local _, zb = keys_of('cluster', b)
+  local na, nb = redis.call('ZCARD', za), redis.call('ZCARD', zb)
   if na ~= nb then
     if na > nb then return a end
     return b
@@ -345,59 +369,73 @@ local function survivor(a, b)
 end
 
 local function merge(keep, gone)
-  local kr, kz, km = keys_of('cluster', keep)
-  local gr, gz, gm = keys_of('cluster', gone)
+  local kr, kz = keys_of('cluster', keep)
+  local gr, gz = keys_of('cluster', gone)
   local all = redis.call('HGETALL', gr)
+  local g = {}
   for j = 1, #all, 2 do
-    local pid, rec = all[j], decode(all[j + 1])
-    local mine_raw = redis.call('HGET', kr, pid)
-    if mine_raw then
-      local mine = decode(mine_raw)
-      local win = mine
-      if newer(rec.r, rec.vt, rec.vid, mine) then win = rec end
-      local cancelled = rec.c or mine.c
-      local out = {a = math.min(rec.a, mine.a), m = win.m, w = win.w, r = win.r, vt = win.vt, vid = win.vid,
-                   c = cancelled, rs = win.rs}
-      if cancelled then out.m = 0 end
-      redis.call('HSET', kr, pid, encode(out))
-      redis.call('ZADD', kz, out.a, pid)
+    local pid = all[j]
+    if not is_record(pid) then
+      g[pid] = all[j + 1]
     else
-      redis.call('HSET', kr, pid, all[j + 1])
-      redis.call('ZADD', kz, rec.a, pid)
+      local rec = decode(all[j + 1])
+      local mine_raw = redis.call('HGET', kr, pid)
+      if mine_raw then
+        local mine = decode(mine_raw)
+        local win = mine
+        if newer(rec.r, rec.vt, rec.vid, mine) then win = rec end
+        local cancelled = rec.c or mine.c
+        local out = {a = math.min(rec.a, mine.a), m = win.m, w = win.w, r = win.r, vt = win.vt, vid = win.vid,
+                     c = cancelled, rs = win.rs}
+        if cancelled then out.m = 0 end
+        redis.call('HSET', kr, pid, encode(out))
+        redis.call('ZADD', kz, out.a, pid)
+      else
+        redis.call('HSET', kr, pid, all[j + 1])
+        redis.call('ZADD', kz, rec.a, pid)
+      end
     end
   end
-  local flat = redis.call('HGETALL', gm)
-  local g = {}
-  for j = 1, #flat, 2 do g[flat[j]] = flat[j + 1] end
-  local mine = {}
-  local mflat = redis.call('HGETALL', km)
-  for j = 1, #mflat, 2 do mine[mflat[j]] = mflat[j + 1] end
-  if g.wm and ((not mine.wm) or tonumber(g.wm) > tonumber(mine.wm)) then redis.call('HSET', km, 'wm', g.wm) end
+  local function mine(field) return redis.call('HGET', kr, field) end
+  if g.wm then
+    local m = mine('wm')
+    if (not m) or tonumber(g.wm) > tonumber(m) then redis.call('HSET', kr, 'wm', g.wm) end
+  end
   local kept = {}
   for field, value in pairs(g) do
     local kind = string.sub(field, 1, 3)
-    if kind == 'ep:' then
+    if kind == 'ep!' then
       local rid = string.sub(field, 4)
-      local ep, em = tonumber(value), tonumber(g['em:' .. rid])
-      local kep, kem = tonumber(mine[field] or '0'), tonumber(mine['em:' .. rid] or '0')
+      local ep, em = tonumber(value), tonumber(g['em!' .. rid])
+      local kep, kem = tonumber(mine(field) or '0'), tonumber(mine('em!' .. rid) or '0')
       if ep > kep or (ep == kep and em > kem) then
-        redis.call('HSET', km, field, value, 'em:' .. rid, g['em:' .. rid])
+        redis.call('HSET', kr, field, value, 'em!' .. rid, g['em!' .. rid])
       end
     elseif kind == 'sup' then
-      if (not mine[field]) or tonumber(value) > tonumber(mine[field]) then redis.call('HSET', km, field, value) end
-    elseif kind == 'pa:' or kind == 'pc:' or field == 'npa' then
+      local m = mine(field)
+      if (not m) or tonumber(value) > tonumber(m) then redis.call('HSET', kr, field, value) end
+    elseif kind == 'pa!' or kind == 'pc!' or field == 'npa' then
       kept[#kept + 1] = field
       kept[#kept + 1] = value
     end
   end
-  if g.cf and ((not mine.cf) or tonumber(g.cf) < tonumber(mine.cf)) then redis.call('HSET', km, 'cf', g.cf) end
-  if g.ct and ((not mine.ct) or tonumber(g.ct) > tonumber(mine.ct)) then redis.call('HSET', km, 'ct', g.ct) end
-  redis.call('DEL', gr, gz, gm)
+  if g.cf then
+    local m = mine('cf')
+    if (not m) or tonumber(g.cf) < tonumber(m) then
+      redis.call('HSET', kr, 'cf', g.cf)
+      redis.call('ZADD', due_key, g.cf, 'cluster:' .. keep)
+    end
+  end
+  if g.ct then
+    local m = mine('ct')
+    if (not m) or tonumber(g.ct) > tonumber(m) then redis.call('HSET', kr, 'ct', g.ct) end
+  end
+  redis.call('DEL', gr, gz)
   redis.call('ZREM', due_key, 'cluster:' .. gone)
   if #kept > 0 then
     -- alerts raised but not yet acknowledged stay where they were raised
-    redis.call('HSET', gm, unpack(kept))
-    if ttl > 0 then redis.call('PEXPIRE', gm, ttl) end
+    redis.call('HSET', gr, unpack(kept))
+    if ttl > 0 then redis.call('PEXPIRE', gr, ttl) end
   end
 end
 
@@ -422,8 +460,8 @@ local function advance_clusters(horizon, later)
     end
     table.sort(roots, bytes_less)
     for _, r in ipairs(roots) do
-      local rk, zk, mk = keys_of('cluster', r)
-      process({et = 'cluster', key = r, u = {}}, rk, zk, mk, t, -far, nil)
+      local rk, zk = keys_of('cluster', r)
+      process({et = 'cluster', key = r, u = {}}, rk, zk, t, -far, nil)
     end
     local keep = roots[1]
     for j = 2, #roots do keep = survivor(keep, roots[j]) end
@@ -437,8 +475,8 @@ local function advance_clusters(horizon, later)
     for _, node in ipairs(nodes) do
       if node ~= keep then redis.call('HSET', parent_key, node, keep) end
     end
-    local rk, zk, mk = keys_of('cluster', keep)
-    process({et = 'cluster', key = keep, u = {{e[1], t, e[3], e[4], e[5], e[6], e[7], e[8]}}}, rk, zk, mk, t, -far, t)
+    local rk, zk = keys_of('cluster', keep)
+    process({et = 'cluster', key = keep, u = {{e[1], t, e[3], e[4], e[5], e[6], e[7], e[8]}}}, rk, zk, t, -far, t)
     if not touched[keep] then
       touched[keep] = true
       touched_list[#touched_list + 1] = keep
@@ -458,8 +496,8 @@ local function advance_clusters(horizon, later)
   table.sort(finals, bytes_less)
   for _, r in ipairs(finals) do
     if redis.call('HEXISTS', parent_key, r) == 0 then
-      local rk, zk, mk = keys_of('cluster', r)
-      process({et = 'cluster', key = r, u = {}}, rk, zk, mk, cluster_until, -far, nil)
+      local rk, zk = keys_of('cluster', r)
+      process({et = 'cluster', key = r, u = {}}, rk, zk, cluster_until, -far, nil)
     end
   end
 end
@@ -471,18 +509,18 @@ local stale = redis.call('ZRANGEBYSCORE', claims_key, '-inf', fmt(cfg.now_ms - c
                          cfg.due_limit)
 for _, member in ipairs(stale) do
   local et, key = string.match(member, '^([^:]+):(.*)$')
-  local _, _, mk = keys_of(et, key)
+  local mk = keys_of(et, key)
   local all = redis.call('HGETALL', mk)
   local fields = {}
   for j = 1, #all, 2 do fields[all[j]] = all[j + 1] end
   local oldest = nil
   for field, value in pairs(fields) do
-    if string.sub(field, 1, 3) == 'pa:' then
+    if string.sub(field, 1, 3) == 'pa!' then
       local id = string.sub(field, 4)
-      local claimed = tonumber(fields['pc:' .. id] or '0')
+      local claimed = tonumber(fields['pc!' .. id] or '0')
       if claimed <= cfg.now_ms - cfg.reclaim_ms then
         pending[#pending + 1] = value
-        redis.call('HSET', mk, 'pc:' .. id, fmt(cfg.now_ms))
+        redis.call('HSET', mk, 'pc!' .. id, fmt(cfg.now_ms))
         claimed = cfg.now_ms
       end
       if oldest == nil or claimed < oldest then oldest = claimed end
@@ -514,8 +552,8 @@ for _, member in ipairs(due_before(next_until)) do
   if et == 'cluster' then
     due_clusters[#due_clusters + 1] = key
   else
-    local rk, zk, mk = keys_of(et, key)
-    process({et = et, key = key, u = {}}, rk, zk, mk, next_until, next_late, nil)
+    local rk, zk = keys_of(et, key)
+    process({et = et, key = key, u = {}}, rk, zk, next_until, next_late, nil)
   end
 end
 advance_clusters(next_until, due_clusters)

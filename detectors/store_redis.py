@@ -34,7 +34,7 @@ from detectors.windows import (
 )
 
 _APPLY_LUA = resources.files("detectors").joinpath("store_redis.lua").read_text(encoding="utf-8")
-# KEYS[1] the claims index, then the meta hash of each entity; ARGV per entity: its member, the
+# KEYS[1] the claims index, then the records hash of each entity (its meta fields); ARGV per entity: its member, the
 # number of its alert ids, the ids. One call for the whole batch (a Redis Cluster pipeline cannot
 # carry scripts; every key of a deployment shares one hash slot there, see docs/windows.md).
 _ACK_LUA = """
@@ -42,26 +42,34 @@ local at = 1
 for k = 2, #KEYS do
   local member, n = ARGV[at], tonumber(ARGV[at + 1])
   for i = at + 2, at + 1 + n do
-    if redis.call('HDEL', KEYS[k], 'pa:' .. ARGV[i]) == 1 then redis.call('HINCRBY', KEYS[k], 'npa', -1) end
-    redis.call('HDEL', KEYS[k], 'pc:' .. ARGV[i])
+    if redis.call('HDEL', KEYS[k], 'pa!' .. ARGV[i]) == 1 then redis.call('HINCRBY', KEYS[k], 'npa', -1) end
+    redis.call('HDEL', KEYS[k], 'pc!' .. ARGV[i])
   end
   if tonumber(redis.call('HGET', KEYS[k], 'npa') or '0') <= 0 then redis.call('ZREM', KEYS[1], member) end
   at = at + 2 + n
 end
 return 1
 """
-# KEYS[1] the entity's meta hash; ARGV rule id, until (ms), now (ms). Keeps the hash at least until then.
+# KEYS[1] the entity's records hash (its meta fields), KEYS[2] its anchors; ARGV rule id, until (ms),
+# now (ms). Keeps both at least until then (the store never shortens the expiry of either); a
+# deployment without idle expiry keeps its keys without one.
 _SUPPRESS_LUA = """
-redis.call('HSET', KEYS[1], 'sup:' .. ARGV[1], ARGV[2])
+local fresh = redis.call('EXISTS', KEYS[1]) == 0
+redis.call('HSET', KEYS[1], 'sup!' .. ARGV[1], ARGV[2])
 local left = tonumber(ARGV[2]) - tonumber(ARGV[3])
-if left > 0 and redis.call('PTTL', KEYS[1]) < left then redis.call('PEXPIRE', KEYS[1], left) end
+if left > 0 then
+  for _, key in ipairs(KEYS) do
+    local ttl = redis.call('PTTL', key)
+    if (ttl >= 0 and ttl < left) or (fresh and ttl == -1) then redis.call('PEXPIRE', key, left) end
+  end
+end
 return 1
 """
 
 
 def entity_keys(prefix: str, entity: EntityRef) -> list[str]:
     base = f"{prefix}:{{{entity.tag}}}"
-    return [f"{base}:r", f"{base}:z", f"{base}:m"]
+    return [f"{base}:r", f"{base}:z"]
 
 
 def alert_from_json(raw: str | bytes) -> RaisedAlert:
@@ -205,7 +213,7 @@ class RedisWindowStore:
         keys: list[str] = [self._claims_key]
         args: list[str | int] = []
         for entity, ids in by_entity.items():
-            keys.append(entity_keys(self._prefix, entity)[2])
+            keys.append(entity_keys(self._prefix, entity)[0])
             args.extend([entity.tag, len(ids), *ids])
         try:
             await self._ack(keys=keys, args=args)
@@ -214,8 +222,7 @@ class RedisWindowStore:
             raise StoreError(f"alert acknowledgement failed: {exc}") from exc
 
     async def suppress(self, entity: EntityRef, rule_id: str, until_ms: int, now_ms: int) -> None:
-        meta = entity_keys(self._prefix, entity)[2]
         try:
-            await self._suppress(keys=[meta], args=[rule_id, until_ms, now_ms])
+            await self._suppress(keys=entity_keys(self._prefix, entity), args=[rule_id, until_ms, now_ms])
         except redis.exceptions.RedisError as exc:
             raise StoreError(f"suppression failed: {exc}") from exc

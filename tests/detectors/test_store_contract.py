@@ -45,15 +45,18 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
 
 
 def _records(raw: dict[bytes, bytes]) -> dict[str, Record]:
+    """The parcel records of an entity's records hash (its meta fields hold no ':')."""
     out = {}
     for key, value in raw.items():
+        if b":" not in key:
+            continue
         a, m, w, r, vt, c, rs, vid = value.decode().split("|", 7)
         out[key.decode()] = Record(
             int(float(a)),
             float(m),
             float(w),
             int(float(r)),
-            int(float(vt)),
+            int(float(vt or a)),
             vid,
             c == "1",
             tuple(filter(None, rs.split(","))),
@@ -180,8 +183,8 @@ def test_a_suppression_silences_one_rule_for_one_entity_until_it_expires_in_both
             expired = ClockInput((PartitionReport(0, None, idle=True),), 1, 0, now_ms=now_ms + 1000)
             after = await store.apply([EntityUpdates(ENTITIES[0], later)], RULES, expired)
             assert [(a.rule_id, a.episode) for a in after.alerts if a.rule_id == "phone_day"] == [("phone_day", 1)]
-        meta = entity_keys(redis_store._prefix, ENTITIES[0])[2]
-        assert await client.pttl(meta) > 0  # the suppression's hash expires like every entity key
+        records = entity_keys(redis_store._prefix, ENTITIES[0])[0]
+        assert await client.pttl(records) > 0  # the suppression's hash expires like every entity key
         await client.aclose()
 
     loop.run_until_complete(run())

@@ -73,7 +73,7 @@ async def _window_state(settings: Settings) -> dict[str, Any]:
     try:
         async for raw in client.scan_iter(match=f"{prefix}*:z", count=1000):
             base = raw.decode()[: -len(":z")]
-            watermark = await client.hget(f"{base}:m", "wm")
+            watermark = await client.hget(f"{base}:r", "wm")
             anchors = await client.zrange(f"{base}:z", 0, -1, withscores=True)
             if watermark is None or not anchors:
                 continue
