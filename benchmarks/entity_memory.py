@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/entity_memory.py
 Starts its own redis-server, fills one entity with N records through the real store (Lua), reads
-MEMORY USAGE of the entity's three keys and writes the table into BENCHMARKS.md.
+MEMORY USAGE of the entity's two keys and writes the table into BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def main() -> None:
     with redis_server() as server:
         rows = asyncio.run(measure(server.url, sizes))
     write_section(
-        "Window state per entity (Redis MEMORY USAGE of the entity's three keys)",
+        "Window state per entity (Redis MEMORY USAGE of the entity's two keys)",
         [
             provenance("python benchmarks/entity_memory.py"),
             "Records carry 21-byte parcel keys, 60-byte event ids and two reason codes, as courier events do.",

@@ -102,35 +102,58 @@ def entity_updates(
     )
 
 
-async def process_batch(
-    events: Sequence[ParcelEvent], detector: Detector, store: WindowStore, clock: ClockInput
-) -> BatchOutcome:
-    """Score and window one batch and judge the due entities, in one store call.
+@dataclass(frozen=True, slots=True)
+class PreparedBatch:
+    """A batch scored and linked, ready for its store call: the part of a batch that needs no store."""
 
-    The store refuses events older than the late bound it reads atomically; they come back in
-    ``late``. The caller stores and publishes ``alerts``, then acknowledges them.
-    """
+    events: Sequence[ParcelEvent]
+    detector: Detector  # as it stood when the batch was prepared: rules change between batches only
+    scores: list[ParcelScore]
+    groups: list[EntityUpdates]
+    labels: dict[EntityRef, str]
+    links: list[ClusterEntry]
+    details: list[dict[str, Any]]
+
+
+def prepare_batch(events: Sequence[ParcelEvent], detector: Detector) -> PreparedBatch:
     scores = score_batch(events, detector.reference, include_suspended=detector.include_suspended)
     groups, labels, links, details = entity_updates(
         events, scores, detector.pseudonymizer, detector.clear_labels, detector.rules.entity_types
     )
-    result = await store.apply(groups, detector.rules, clock, links)
+    return PreparedBatch(events, detector, scores, groups, labels, links, details)
+
+
+async def apply_batch(prepared: PreparedBatch, store: WindowStore, clock: ClockInput) -> BatchOutcome:
+    """Window a prepared batch and judge the due entities, in one store call.
+
+    The store refuses events older than the late bound it reads atomically; they come back in
+    ``late``. The caller stores and publishes ``alerts``, then acknowledges them.
+    """
+    detector = prepared.detector
+    result = await store.apply(prepared.groups, detector.rules, clock, prepared.links)
     thresholds = {rule.id: rule.threshold_kg for rule in detector.rules.rules}
     alerts = [
         alert_document(
             alert,
             thresholds.get(alert.rule_id, 0.0),
-            labels.get(alert.entity) if detector.clear_labels else None,
+            prepared.labels.get(alert.entity) if detector.clear_labels else None,
         )
         for alert in result.alerts
     ]
     return BatchOutcome(
-        scores=scores,
+        scores=prepared.scores,
         stats=result.stats,
         raised=result.alerts,
         at=result.at,
         due=result.due,
-        late=[e for e in events if e.event_time_ms < result.at.late_before],
+        late=[e for e in prepared.events if e.event_time_ms < result.at.late_before],
         alerts=alerts,
-        parcel_details=[d for d in details if d["event_time_ms"] >= result.at.late_before],
+        parcel_details=[d for d in prepared.details if d["event_time_ms"] >= result.at.late_before],
     )
+
+
+async def process_batch(
+    events: Sequence[ParcelEvent], detector: Detector, store: WindowStore, clock: ClockInput
+) -> BatchOutcome:
+    """Score, link and window one batch: :func:`prepare_batch` then :func:`apply_batch`."""
+    return await apply_batch(prepare_batch(events, detector), store, clock)

@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 from detectors.parcel_store import RedisParcelStore
 from detectors.rules import RuleSet, parse_duration
 from streams.adapters import ADAPTERS, Adapter, Rejected
-from streams.detection import Detection, StreamClock
+from streams.detection import Detection, StagedBatch, StreamClock
 from streams.health import Health
 from streams.kafka_security import aiokafka_options, faust_credentials
 from streams.metrics import Metrics
@@ -249,11 +249,31 @@ def create_app(settings: Settings, metrics: Metrics, health: Health) -> faust.Ap
 
     @app.agent(canonical, name="parcelwatch.detect")
     async def detect(stream: Any) -> None:
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+        """Two stages in flight: the next batch is staged (validated, scored, linked) while the
+        previous one's store call runs in Redis. Events are acknowledged, so their offsets may be
+        committed, only once their batch is applied: ``noack_take`` leaves that to us."""
+
+        async def apply(staged: StagedBatch, events: list[Any]) -> None:
             try:
-                await detection.handle(events, app.consumer, canonical.get_topic_name(), partitions())
+                await detection.apply(staged)
             except Exception as exc:  # noqa: BLE001 - see exit_uncommitted
                 exit_uncommitted("detector", exc)
+            for event in events:
+                await stream.ack(event)
+
+        applying: asyncio.Task[None] | None = None
+        try:
+            async for events in stream.noack_take(settings.batch_size, within=settings.batch_within_s):
+                try:
+                    staged = await detection.stage(events, app.consumer, canonical.get_topic_name(), partitions())
+                except Exception as exc:  # noqa: BLE001 - see exit_uncommitted
+                    exit_uncommitted("detector", exc)
+                if applying is not None:
+                    await applying
+                applying = asyncio.ensure_future(apply(staged, list(events)))
+        finally:
+            if applying is not None:
+                await applying
 
     @app.timer(interval=1.0, name="parcelwatch.clock")
     async def clock_tick() -> None:

@@ -25,7 +25,7 @@ from detectors.entities import EntityRef
 from detectors.errors import InvalidEvent
 from detectors.events import ParcelEvent
 from detectors.parcel_store import RedisParcelStore
-from detectors.pipeline import Detector, process_batch
+from detectors.pipeline import Detector, PreparedBatch, apply_batch, prepare_batch
 from detectors.rules import RuleSet
 from detectors.store import ClockInput, PartitionReport
 from detectors.store_redis import RedisWindowStore
@@ -91,6 +91,17 @@ class StreamClock:
         return self.next_offset.get(partition, committed)
 
 
+@dataclass(frozen=True, slots=True)
+class StagedBatch:
+    """A batch through its first stage: validated, scored, linked, with the clock as it stood then."""
+
+    prepared: PreparedBatch
+    reports: tuple[PartitionReport, ...]  # this worker's partitions as of the batch's last event
+    partitions: int
+    config: WindowConfig
+    where: dict[int, Any]  # id(event) -> its Kafka message, for dead letters
+
+
 @dataclass
 class Detection:
     detector: Detector
@@ -106,15 +117,24 @@ class Detection:
     committed_offset: Callable[[Any], Awaitable[int | None]]
     metrics: Metrics
     health: Health
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one store call at a time
+    # Held while a batch is staged and while a tick reads the clock: a tick must never report the
+    # progress of events staged but not yet applied (the store would then refuse them as late).
+    staging: asyncio.Lock = field(default_factory=asyncio.Lock)
+    unapplied: int = 0  # batches staged whose store call has not finished
     due: tuple[EntityRef, ...] = ()
     wall_clock: Callable[[], float] = time.time  # for analysts' suppressions only
     # Committed offsets of partitions this process has handled nothing of; they do not move while
     # we own the partition, so one look-up per assignment is enough.
     committed: dict[int, int | None] = field(default_factory=dict)
     republish_margin_s: int = 300
+    # The window configuration of the rules in force; each batch takes it with it when staged.
+    window_config: WindowConfig = field(init=False)
 
-    async def _clock(self, consumer: Any, topic: str, partitions: int) -> ClockInput:
+    def __post_init__(self) -> None:
+        self.window_config = self.window_store.config
+
+    async def _reports(self, consumer: Any, topic: str) -> tuple[PartitionReport, ...]:
         assigned = sorted(tp for tp in consumer.assignment() if tp.topic == topic)
         for gone in set(self.committed) - {tp.partition for tp in assigned}:
             del self.committed[gone]
@@ -131,16 +151,29 @@ class Detection:
             done = self.clock.processed_to(tp.partition, committed)
             if highwater is not None and done is not None:
                 self.metrics.consumer_lag.labels(topic=topic, partition=str(tp.partition)).set(max(highwater - done, 0))
-        return ClockInput(tuple(reports), partitions, self.lateness_s, self.due, int(self.wall_clock() * 1000))
+        return tuple(reports)
+
+    def _clock_input(self, reports: tuple[PartitionReport, ...], partitions: int) -> ClockInput:
+        return ClockInput(reports, partitions, self.lateness_s, self.due, int(self.wall_clock() * 1000))
 
     async def set_rules(self, rules: RuleSet, config: WindowConfig) -> None:
-        """New rules (and the retention they need) from the next batch on; never in the middle of one."""
-        async with self.lock:
+        """New rules (and the retention they need) from the next batch staged on; never in the middle of one."""
+        async with self.staging:
             self.detector = replace(self.detector, rules=rules)
-            self.window_store.config = config
+            self.window_config = config
 
     async def handle(self, events: Sequence[Any], consumer: Any, topic: str, partitions: int) -> None:
-        async with self.lock:
+        """Both stages of a batch, one after the other."""
+        await self.apply(await self.stage(events, consumer, topic, partitions))
+
+    async def stage(self, events: Sequence[Any], consumer: Any, topic: str, partitions: int) -> StagedBatch:
+        """First stage: validate (dead-lettering what fails), score, link; no store call.
+
+        The worker stages the next batch while the previous one's store call runs in Redis. The
+        batch's partition reports are taken here, so that they say what the batch will have
+        processed once it is applied, never more.
+        """
+        async with self.staging:
             valid: list[ParcelEvent] = []
             where: dict[int, Any] = {}
             self.metrics.events_consumed.labels(source="canonical").inc(len(events))
@@ -159,8 +192,24 @@ class Detection:
                 self.clock.observe(msg.partition, msg.offset, parsed.event_time_ms)
                 where[id(parsed)] = msg
                 valid.append(parsed)
-            clock = await self._clock(consumer, topic, partitions)
-            late = await self._process(valid, clock)
+            self.unapplied += 1
+            try:
+                reports = await self._reports(consumer, topic)
+                prepared = prepare_batch(valid, self.detector)
+            except BaseException:
+                self.unapplied -= 1
+                raise
+            return StagedBatch(prepared, reports, partitions, self.window_config, where)
+
+    async def apply(self, staged: StagedBatch) -> None:
+        """Second stage: the store call, alerts, dead letters of the events it refused as late."""
+        async with self.lock:
+            try:
+                self.window_store.config = staged.config
+                valid = staged.prepared.events
+                late = await self._process(staged.prepared, self._clock_input(staged.reports, staged.partitions))
+            finally:
+                self.unapplied -= 1
             processed = self.metrics.events_processed
             processed.labels(source="canonical", outcome="applied").inc(len(valid) - len(late))
             processed.labels(source="canonical", outcome="late").inc(len(late))
@@ -169,21 +218,26 @@ class Detection:
                     "late",
                     f"event time {parsed.event_time_ms} ms is before the lateness bound of the stream",
                     "window",
-                    where[id(parsed)],
+                    staged.where[id(parsed)],
                     orjson.dumps({"parcel_id": parsed.parcel_id, "event_id": parsed.event_id}),
                 )
 
     async def tick(self, consumer: Any, topic: str, partitions: int, max_rounds: int = 20) -> None:
         """Report progress with no events: judge what became final while the stream was quiet.
 
-        Up to ``max_rounds`` calls (each judging up to the store's due limit), then the lock goes
-        back to the agent.
+        Up to ``max_rounds`` calls (each judging up to the store's due limit), then the locks go
+        back to the agent. Nothing while a batch is staged: its own store call reports progress.
         """
         for _ in range(max_rounds):
-            async with self.lock:
-                await self._process([], await self._clock(consumer, topic, partitions))
-                if not self.due:
+            async with self.staging:
+                if self.unapplied:
                     return
+                async with self.lock:
+                    reports = await self._reports(consumer, topic)
+                    self.window_store.config = self.window_config
+                    await self._process(prepare_batch([], self.detector), self._clock_input(reports, partitions))
+                    if not self.due:
+                        return
 
     async def _dead_letter(self, *args: Any) -> None:
         await self._retry("dead-letter publish", lambda: self.send_dead_letter(*args), server="broker")
@@ -231,12 +285,11 @@ class Detection:
 
         await self._retry("alert publish", attempt, server="broker")
 
-    async def _process(self, events: list[ParcelEvent], clock: ClockInput) -> list[ParcelEvent]:
+    async def _process(self, prepared: PreparedBatch, clock: ClockInput) -> list[ParcelEvent]:
         """One store call; returns the events it refused as late."""
         started = time.monotonic()
-        outcome = await self._retry(
-            "window update", lambda: process_batch(events, self.detector, self.window_store, clock)
-        )
+        events = prepared.events
+        outcome = await self._retry("window update", lambda: apply_batch(prepared, self.window_store, clock))
         self.due = outcome.due
         m = self.metrics
         m.redis_round_trips.inc()
