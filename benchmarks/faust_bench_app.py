@@ -1,7 +1,9 @@
 """What the benchmarks' own Faust apps share: the app, its input topic, how they are run, and how
 they report.
 
-    python benchmarks/<app>.py BROKER_URL TOPIC GROUP N
+    python benchmarks/<app>.py BROKER_URL TOPIC GROUP N [LOOP] [MODE]
+
+LOOP: Faust's event loop, ``aio`` (asyncio, the default) or ``uvloop``. MODE: the app's own variant.
 """
 
 from __future__ import annotations
@@ -41,6 +43,12 @@ def report_and_exit(result: dict[str, Any]) -> None:
     os._exit(0)
 
 
+def option(n: int, default: str) -> str:
+    """The n-th optional argument after N (0: LOOP, 1: MODE)."""
+    return sys.argv[5 + n] if len(sys.argv) > 5 + n else default
+
+
 def run(app: faust.App) -> None:
-    sys.argv = [sys.argv[0], "--quiet", "worker", "--without-web", "--loglevel", "warn"]
+    loop = option(0, "aio")
+    sys.argv = [sys.argv[0], "--quiet", "--loop", loop, "worker", "--without-web", "--loglevel", "warn"]
     app.main()

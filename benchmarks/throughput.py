@@ -67,16 +67,20 @@ async def raw_rung(settings: Settings, events: int) -> float:
         await consumer.stop()
 
 
-def faust_rung(settings: Settings, events: int, script: str = "faust_counter.py") -> dict[str, float]:
-    """A Faust app of benchmarks/ (``script``) over the canonical topic; its JSON result."""
+def faust_rung(
+    settings: Settings, events: int, script: str = "faust_counter.py", variant: tuple[str, ...] = ()
+) -> dict[str, float]:
+    """A Faust app of benchmarks/ (``script``, with its optional LOOP and MODE) over the canonical
+    topic, a consumer group of its own; its JSON result."""
     run = subprocess.run(  # noqa: S603 - our own script
         [
             sys.executable,
             str(HERE / script),
             settings.broker_url,
             settings.topic("canonical"),
-            f"bench-{script.removesuffix('.py')}",
+            "-".join(("bench", script.removesuffix(".py"), *variant)),
             str(events),
+            *variant,
         ],
         capture_output=True,
         text=True,
@@ -134,10 +138,15 @@ def main() -> None:
         publish_stream(settings, work, args.events)
         raw = asyncio.run(raw_rung(settings, args.events))
         bare = faust_rung(settings, args.events)["eps"]
+        bare_uvloop = faust_rung(settings, args.events, variant=("uvloop",))["eps"]
+        bare_batches = faust_rung(settings, args.events, variant=("uvloop", "batches"))["eps"]
         pipeline = pipeline_rung(settings, args.events, work)
+        uv = settings.model_copy(update={"app_id": "bench-uvloop", "redis_prefix": "pwuv", "event_loop": "uvloop"})
+        pipeline_uvloop = pipeline_rung(uv, args.events, work)
         two = settings.model_copy(update={"app_id": "bench-two-workers", "redis_prefix": "pwtwo"})
         two_workers = pipeline_rung(two, args.events, work, workers=2)
         one_alerts, two_alerts = asyncio.run(alert_ids(settings)), asyncio.run(alert_ids(two))
+        uvloop_alerts = asyncio.run(alert_ids(uv))
 
     body = [
         provenance(f"python benchmarks/throughput.py --events {args.events}"),
@@ -152,13 +161,28 @@ def main() -> None:
         f"| raw aiokafka `getmany` | {raw:,.0f} | |",
         f"| bare Faust agent, counting | {bare:,.0f} | {bare / raw:.3f} |",
         f"| full pipeline | {pipeline:,.0f} | {pipeline / bare:.3f} |",
+        "",
+        "Beside the ladder, in the same run: what the event loop and batching do to Faust's own path.",
+        "",
+        "| variant | events/s | ratio to its asyncio twin |",
+        "|---|---|---|",
+        f"| bare Faust agent, counting, uvloop | {bare_uvloop:,.0f} | {bare_uvloop / bare:.3f} |",
+        f"| bare Faust agent, counting batches of 1000 (`noack_take`), uvloop | {bare_batches:,.0f} | "
+        f"{bare_batches / bare:.3f} (to the counting rung) |",
+        f"| full pipeline, uvloop (`PARCELWATCH_EVENT_LOOP=uvloop`) | {pipeline_uvloop:,.0f} | "
+        f"{pipeline_uvloop / pipeline:.3f} |",
+        "",
+        "| scale-out | events/s | ratio |",
+        "|---|---|---|",
         f"| full pipeline, two workers in one group (aggregate) | {two_workers:,.0f} | {two_workers / pipeline:.3f}"
         " (to one worker) |",
         "",
         f"Alerts: one worker raised {len(one_alerts):,}, two workers {len(two_alerts):,}; "
         f"in both {len(one_alerts & two_alerts):,}, only with one worker {len(one_alerts - two_alerts):,}, "
         f"only with two {len(two_alerts - one_alerts):,}. "
-        "The two workers share this machine's 2 cores with each other, Redis and the broker.",
+        "The two workers share this machine's 2 cores with each other, Redis and the broker. "
+        f"The uvloop worker raised {len(uvloop_alerts):,}, "
+        f"{'the same as' if uvloop_alerts == one_alerts else 'not the same as'} the asyncio worker.",
         "",
         f"Target: the pipeline at >= 80% of the bare Faust agent; it is at {pipeline / bare:.0%}. "
         "Target: >= 40,000 events/s per worker for the pipeline; it is at "
@@ -169,9 +193,12 @@ def main() -> None:
         "events": args.events,
         "raw_aiokafka_eps": round(raw),
         "bare_faust_eps": round(bare),
+        "bare_faust_uvloop_eps": round(bare_uvloop),
+        "bare_faust_batches_uvloop_eps": round(bare_batches),
         "pipeline_eps": round(pipeline),
+        "pipeline_uvloop_eps": round(pipeline_uvloop),
         "two_workers_eps": round(two_workers),
-        "same_alerts": one_alerts == two_alerts,
+        "same_alerts": one_alerts == two_alerts == uvloop_alerts,
     }
     write_result("throughput", figures, f"python benchmarks/throughput.py --events {args.events}")
     print(orjson.dumps(figures).decode())

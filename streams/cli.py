@@ -55,7 +55,8 @@ def cmd_worker(_args: argparse.Namespace) -> int:
     # --quiet drops Faust's start-up banner: the log stays pure JSON lines.
     # --without-web: Faust's CLI would otherwise open its own web server on 0.0.0.0:6066 whatever the app
     # config says; our endpoints are served by streams.health on the configured address.
-    sys.argv = ["parcelwatch", "--quiet", "worker", "--without-web", "--loglevel", settings.log_level]
+    loop = "aio" if settings.event_loop == "asyncio" else settings.event_loop  # Faust's name for asyncio
+    sys.argv = ["parcelwatch", "--quiet", "--loop", loop, "worker", "--without-web", "--loglevel", settings.log_level]
     app.main()
 
 

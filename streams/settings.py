@@ -96,6 +96,7 @@ class Settings(BaseSettings):
     partitions: int = Field(8, ge=1, description="partitions of the topics the app creates")
     batch_size: int = Field(1000, ge=1, description="events per detector batch")
     batch_within_s: float = Field(0.2, gt=0, description="longest wait to fill a batch")
+    event_loop: Literal["asyncio", "uvloop"] = Field("asyncio", description="the worker's event loop")
     allowed_lateness: str = Field("6h", description="how far behind the slowest partition an event may arrive")
     idle_after_s: float = Field(5.0, gt=0, description="a partition read to its end and quiet this long is idle")
     alert_reclaim_s: int = Field(
