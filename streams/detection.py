@@ -4,8 +4,10 @@ The clock is this worker's view of its partitions: greatest event time read from
 whether each is idle (processed to its end and quiet for ``idle_after_s``). Every batch is one
 store call: it carries the batch, this view and the entities the previous call left due;
 the store refuses late events (they are dead-lettered here) and judges with the group-wide
-progress as it stood before the call, then merges this view and judges what it made final. A timer makes the same call
-with no events, so that a quiet or finished stream still gets its last windows judged.
+progress as it stood before the call, then merges this view and judges what it made final.
+A batch goes through two stages: staged (validated, scored, linked, its view taken) while the
+previous batch's store call runs, then applied. A timer makes a store call with no events, so
+that a quiet or finished stream still gets its last windows judged.
 """
 
 from __future__ import annotations
