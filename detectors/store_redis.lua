@@ -11,8 +11,8 @@
 --                             handed out (claimed), npa number of pending alerts,
 --                             cf/ct first window end not yet judged / end of the ends any change reached,
 --                             sup!<rule> wall-clock ms until which an analyst suppressed the rule.
---                             One hash, not two: a key costs about 150 bytes of its own, and most
---                             entities (a recipient, a building) hold one or two parcels.
+--                             One hash, not two: every key has a cost of its own, and most entities
+--                             (a recipient, a building) hold one or two parcels (benchmarks/core.py).
 --   KEYS[2i]   anchors  ZSET  parcel key scored by anchor (event time, ms)
 --   KEYS[#KEYS-3] maxima HASH partition -> greatest event time read from it (ms), only ever raised
 --   KEYS[#KEYS-2] idle   HASH partition -> '1' idle, '0' active

@@ -270,7 +270,7 @@ def create_app(settings: Settings, metrics: Metrics, health: Health) -> faust.Ap
                     exit_uncommitted("detector", exc)
                 if applying is not None:
                     await applying
-                applying = asyncio.ensure_future(apply(staged, list(events)))
+                applying = asyncio.ensure_future(apply(staged, events))
         finally:
             if applying is not None:
                 await applying
