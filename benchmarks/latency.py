@@ -1,7 +1,7 @@
 """Event-to-alert latency at steady publish rates (50% and 80% of the measured maximum by default).
 
     .venv/bin/python benchmarks/latency.py [--seconds 120] [--fractions 0.5,0.8] [--lateness 1s]
-                                           [--batch-within 0.2,0.05]
+                                           [--batch-within 0.2,0.05] [--consumers eager,stock]
 
 A `parcelwatch worker` runs live; events are published at a steady rate, each stamped with the
 wall-clock time of its publishing as its event time. One event per parcel (the parcel's last in a
@@ -42,6 +42,8 @@ from streams.simulate import simulate
 sys.path.insert(0, str(Path(__file__).parent))
 from local import local_settings  # noqa: E402 - benchmarks are scripts, not a package
 from report import provenance, read_result, write_result, write_section  # noqa: E402
+
+FAUST_FETCH_WAIT_MS = 1500  # fixed in faust/transport/drivers/aiokafka.py (_create_worker_consumer)
 
 
 def last_event_per_parcel(lines: list[bytes]) -> list[dict[str, Any]]:
@@ -107,6 +109,52 @@ async def alert_latencies(settings: Settings) -> list[float]:
     return list(latencies.values())
 
 
+async def broker_latencies(settings: Settings, rate: float, seconds: float, fetch_max_wait_ms: int) -> list[float]:
+    """The broker alone: a bare aiokafka consumer's delay from send to receipt, on a topic of its own."""
+    own = settings.model_copy(update={"topic_prefix": f"broker-latency-{fetch_max_wait_ms}."})
+    await ensure_topics(own)
+    topic = own.topic("canonical")
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=topic,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=fetch_max_wait_ms,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5)
+    await consumer.start()
+    await producer.start()
+    delays: list[float] = []
+    total = int(rate * seconds)
+
+    async def receive() -> None:
+        while len(delays) < total:
+            batches = await consumer.getmany(timeout_ms=1000)
+            now = time.time()
+            delays.extend(now - float(record.value) for records in batches.values() for record in records)
+
+    try:
+        await consumer.getmany(timeout_ms=3000)  # joins the group before the clock starts
+        receiving = asyncio.ensure_future(receive())
+        started = time.monotonic()
+        for i in range(total):
+            if (wait := started + i / rate - time.monotonic()) > 0:
+                await asyncio.sleep(wait)
+            await producer.send(topic, str(time.time()).encode(), partition=i % settings.partitions)
+        await producer.flush()
+        await asyncio.wait_for(receiving, timeout=60)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    return delays
+
+
+def broker_alone(rate: float, seconds: float, waits: list[int]) -> list[tuple[int, list[float]]]:
+    with tempfile.TemporaryDirectory(prefix="pw-broker-latency-") as tmp, contextlib.ExitStack() as stack:
+        settings = local_settings(stack, Path(tmp), app_id="bench-broker-latency")
+        return [(wait, asyncio.run(broker_latencies(settings, rate, seconds, wait))) for wait in waits]
+
+
 def wait_ready(port: int, worker: subprocess.Popen[bytes], log: Path, timeout_s: float = 120) -> None:
     """Until the worker has joined its group (/readyz answers 200): the publishing clock starts then."""
     deadline = time.monotonic() + timeout_s
@@ -126,7 +174,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def measure(rate: float, seconds: float, lateness: str, batch_within_s: float) -> tuple[int, list[float]]:
+def measure(
+    rate: float, seconds: float, lateness: str, batch_within_s: float, consumer: str
+) -> tuple[int, list[float]]:
     """One live worker on fresh servers, events published at ``rate``; the latencies of its alerts."""
     with tempfile.TemporaryDirectory(prefix="pw-latency-") as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)
@@ -138,6 +188,7 @@ def measure(rate: float, seconds: float, lateness: str, batch_within_s: float) -
             allowed_lateness=lateness,
             metrics_port=port,
             batch_within_s=batch_within_s,
+            faust_consumer=consumer,
         )
         stream = work / "stream.jsonl"
         simulate(seed=43, days=60, out=stream, scale=4.0)
@@ -173,18 +224,30 @@ def main() -> None:
         default="0.2",
         help="PARCELWATCH_BATCH_WITHIN_S values to run each rate with (comma-separated; the first is the target's)",
     )
+    parser.add_argument(
+        "--consumers",
+        default="eager",
+        help="PARCELWATCH_FAUST_CONSUMER values to run each rate with (comma-separated; the first is the target's)",
+    )
     args = parser.parse_args()
     fractions = [float(f) for f in args.fractions.split(",")]
     withins = [float(w) for w in args.batch_within.split(",")]
+    consumers = args.consumers.split(",")
+    if unknown := set(consumers) - {"eager", "stock"}:
+        parser.error(f"--consumers: unknown {sorted(unknown)}; the consumers are eager and stock")
     measured = read_result("throughput")["pipeline_eps"]
     rows = []
-    for within in withins:
-        for fraction in fractions:
-            published, latencies = measure(fraction * measured, args.seconds, args.lateness, within)
-            rows.append((within, fraction, fraction * measured, published, latencies))
+    for consumer in consumers:
+        for within in withins:
+            for fraction in fractions:
+                published, latencies = measure(fraction * measured, args.seconds, args.lateness, within, consumer)
+                rows.append((consumer, within, fraction, fraction * measured, published, latencies))
+    worker_wait = Settings.model_fields["fetch_max_wait_ms"].default
+    broker_rate = fractions[-1] * measured
+    broker = broker_alone(broker_rate, min(args.seconds, 30.0), [FAUST_FETCH_WAIT_MS, worker_wait])
     command = (
         f"python benchmarks/latency.py --seconds {args.seconds:g} --fractions {args.fractions}"
-        f" --lateness {args.lateness} --batch-within {args.batch_within}"
+        f" --lateness {args.lateness} --batch-within {args.batch_within} --consumers {args.consumers}"
     )
     write_section(
         "Latency: event to alert at a steady rate",
@@ -196,13 +259,30 @@ def main() -> None:
             " benchmarks/results/throughput.json, on fresh servers. The publisher shares this machine's 2 cores"
             " with the worker, Redis and the broker.",
             "",
-            "| batch within (s) | fraction | events/s | events | alerts | p50 (s) | p99 (s) | max (s) | mean (s) |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| consumer | batch within (s) | fraction | events/s | events | alerts | p50 (s) | p99 (s) | max (s) |"
+            " mean (s) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             *[
-                f"| {within:g} | {fraction:.0%} | {rate:,.0f} | {published:,} | {len(lat):,} |"
+                f"| {consumer} | {within:g} | {fraction:.0%} | {rate:,.0f} | {published:,} | {len(lat):,} |"
                 f" {percentile(lat, 0.5):.3f} | {percentile(lat, 0.99):.3f} | {max(lat):.3f} |"
                 f" {statistics.fmean(lat):.3f} |"
-                for within, fraction, rate, published, lat in rows
+                for consumer, within, fraction, rate, published, lat in rows
+            ],
+            "",
+            "The consumer: `eager` is the worker's default (streams/eager_consumer.py, the broker may hold a"
+            f" fetch {worker_wait} ms); `stock` is Faust's own, whose broker wait is fixed at"
+            f" {FAUST_FETCH_WAIT_MS:,} ms.",
+            "",
+            f"The broker alone, in the same run: a bare aiokafka consumer of its own topic, {broker_rate:,.0f}"
+            f" events/s for {min(args.seconds, 30.0):g} s, delay from send to receipt, by how long the broker may"
+            " hold a fetch:",
+            "",
+            "| fetch wait (ms) | events | p50 (s) | p99 (s) | max (s) |",
+            "|---:|---:|---:|---:|---:|",
+            *[
+                f"| {wait:,} | {len(lat):,} | {percentile(lat, 0.5):.3f} | {percentile(lat, 0.99):.3f} |"
+                f" {max(lat):.3f} |"
+                for wait, lat in broker
             ],
             "",
             "Latency includes the allowed lateness by design: an end is judged once every partition's"
@@ -210,7 +290,7 @@ def main() -> None:
             " their last event. Target: p99 <= 2 s at 80% of the maximum rate.",
         ],
     )
-    _, fraction, rate, _, latencies = rows[len(fractions) - 1]  # the first batch wait, the last fraction
+    _, _, fraction, rate, _, latencies = rows[len(fractions) - 1]  # the first consumer and wait, the last fraction
     write_result(
         "latency",
         {
@@ -221,13 +301,18 @@ def main() -> None:
             "p99_s": percentile(latencies, 0.99),
             "rows": [
                 {
+                    "consumer": c,
                     "batch_within_s": w,
                     "fraction": f,
                     "rate": r,
                     "p50_s": percentile(lat, 0.5),
                     "p99_s": percentile(lat, 0.99),
                 }
-                for w, f, r, _, lat in rows
+                for c, w, f, r, _, lat in rows
+            ],
+            "broker_alone": [
+                {"fetch_max_wait_ms": wait, "p50_s": percentile(lat, 0.5), "p99_s": percentile(lat, 0.99)}
+                for wait, lat in broker
             ],
         },
         command,

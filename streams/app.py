@@ -25,6 +25,7 @@ from detectors.parcel_store import RedisParcelStore
 from detectors.rules import RuleSet, parse_duration
 from streams.adapters import ADAPTERS, Adapter, Rejected
 from streams.detection import Detection, StagedBatch, StreamClock
+from streams.eager_consumer import App as EagerApp
 from streams.health import Health
 from streams.kafka_security import aiokafka_options, faust_credentials
 from streams.metrics import Metrics
@@ -98,7 +99,10 @@ def exit_uncommitted(stage: str, exc: BaseException) -> NoReturn:
 def create_app(settings: Settings, metrics: Metrics, health: Health) -> faust.App:
     detector = build_detector(settings)
     metrics.known_rules(detector.rules)
-    app = faust.App(
+    make_app: Callable[..., faust.App] = faust.App
+    if settings.faust_consumer == "eager":
+        make_app = functools.partial(EagerApp, fetch_max_wait_ms=settings.fetch_max_wait_ms)
+    app = make_app(
         settings.app_id,
         broker=settings.broker_url,
         broker_credentials=faust_credentials(settings),

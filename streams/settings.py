@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     batch_size: int = Field(1000, ge=1, description="events per detector batch")
     batch_within_s: float = Field(0.2, gt=0, description="longest wait to fill a batch")
     event_loop: Literal["asyncio", "uvloop"] = Field("asyncio", description="the worker's event loop")
+    faust_consumer: Literal["eager", "stock"] = Field(
+        "eager", description="Faust's Kafka consumer: eager (no tasks per message) or stock"
+    )
+    fetch_max_wait_ms: int = Field(
+        100, ge=1, le=60_000, description="longest the broker may hold the worker's fetch (eager consumer only)"
+    )
     allowed_lateness: str = Field("6h", description="how far behind the slowest partition an event may arrive")
     idle_after_s: float = Field(5.0, gt=0, description="a partition read to its end and quiet this long is idle")
     alert_reclaim_s: int = Field(
