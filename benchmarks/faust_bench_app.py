@@ -11,6 +11,7 @@ worker runs).
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from typing import Any
@@ -20,11 +21,15 @@ import orjson
 
 from streams.eager_consumer import App as EagerApp
 
+# Removed by report_and_exit: the app ends with os._exit, which runs no clean-up of its own.
+_DATADIRS: list[str] = []
+
 
 def bench_app(name: str) -> tuple[faust.App, Any, int]:
     """The app (consumer group from argv, reading from the earliest offset, groups formed in
     seconds), its raw-bytes input topic and the number of events to read."""
     broker, topic_name, group, target = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    _DATADIRS.append(tempfile.mkdtemp(prefix=f"pw-{name}-"))
     make = EagerApp if option(2, "stock") == "eager" else faust.App
     app = make(
         group,
@@ -32,7 +37,7 @@ def bench_app(name: str) -> tuple[faust.App, Any, int]:
         store="memory://",
         web_enabled=False,
         autodiscover=False,
-        datadir=tempfile.mkdtemp(prefix=f"pw-{name}-"),
+        datadir=_DATADIRS[-1],
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=10.0,
         broker_rebalance_timeout=10.0,
@@ -45,6 +50,8 @@ def bench_app(name: str) -> tuple[faust.App, Any, int]:
 def report_and_exit(result: dict[str, Any]) -> None:
     """One JSON line, then out at once: the measurement is taken, no graceful shutdown to wait for."""
     print(orjson.dumps(result).decode(), flush=True)
+    for datadir in _DATADIRS:
+        shutil.rmtree(datadir, ignore_errors=True)
     os._exit(0)
 
 

@@ -119,37 +119,51 @@ def normalise_person(name: str | None, address: Address | None) -> str | None:
 
 def clear_identities(event: ParcelEvent) -> dict[str, str]:
     """Entity type -> normalised clear identifier, for each entity the event names."""
-    found: dict[str, str | None] = {
-        "sender_phone": normalise_phone(event.sender.phone),
-        "sender_account": (
-            f"{squeeze(event.platform or event.courier)}|{squeeze(event.sender.account_id)}"
-            if event.sender.account_id
-            else None
-        ),
-        "sender_address": normalise_building(event.sender.address),
-        "recipient": normalise_phone(event.recipient.phone)
-        or (
-            f"{squeeze(event.platform or event.courier)}|{squeeze(event.recipient.account_id)}"
-            if event.recipient.account_id
-            else None
-        ),
-        "recipient_address": normalise_building(event.recipient.address),
-        "pickup_point": (f"{squeeze(event.courier)}|{squeeze(event.pickup_point)}" if event.pickup_point else None),
-    }
-    return {kind: value for kind, value in found.items() if value}
+    scope = event.platform or event.courier
+    sender, recipient = event.sender, event.recipient
+    found = dict(_sender_identities(scope, sender.phone, sender.account_id, sender.address))
+    found.update(_recipient_identities(scope, recipient.phone, recipient.account_id, recipient.address))
+    if event.pickup_point:
+        found["pickup_point"] = f"{squeeze(event.courier)}|{squeeze(event.pickup_point)}"
+    return found
+
+
+# A sender ships many parcels, a recipient gets several: each side's identifiers are cached whole.
+@functools.lru_cache(maxsize=65536)
+def _sender_identities(
+    scope: str, phone: str | None, account_id: str | None, address: Address | None
+) -> tuple[tuple[str, str], ...]:
+    found = (
+        ("sender_phone", normalise_phone(phone)),
+        ("sender_account", f"{squeeze(scope)}|{squeeze(account_id)}" if account_id else None),
+        ("sender_address", normalise_building(address)),
+    )
+    return tuple((kind, value) for kind, value in found if value)
+
+
+@functools.lru_cache(maxsize=65536)
+def _recipient_identities(
+    scope: str, phone: str | None, account_id: str | None, address: Address | None
+) -> tuple[tuple[str, str], ...]:
+    found = (
+        ("recipient", normalise_phone(phone) or (f"{squeeze(scope)}|{squeeze(account_id)}" if account_id else None)),
+        ("recipient_address", normalise_building(address)),
+    )
+    return tuple((kind, value) for kind, value in found if value)
 
 
 class Pseudonymizer:
     """Keyed pseudonyms: stable for one secret, unlinkable without it."""
 
-    __slots__ = ("_secret", "key")
+    __slots__ = ("_secret", "key", "ref")
 
     def __init__(self, secret: bytes) -> None:
         if len(secret) < 16:
             raise ValueError("the pseudonym secret must be at least 16 bytes")
         self._secret = secret
-        # Per instance, so that the cache never outlives (or mixes) secrets.
+        # Per instance, so that the caches never outlive (or mix) secrets.
         self.key = functools.lru_cache(maxsize=262144)(self._key)
+        self.ref = functools.lru_cache(maxsize=262144)(self._ref)
 
     def __repr__(self) -> str:
         return "Pseudonymizer(secret=<hidden>)"
@@ -158,9 +172,12 @@ class Pseudonymizer:
         mac = hmac.new(self._secret, f"{entity_type}\x1f{clear}".encode(), hashlib.sha256)
         return mac.hexdigest()[:24]
 
+    def _ref(self, entity_type: str, clear: str) -> EntityRef:
+        return EntityRef(entity_type, self.key(entity_type, clear))
+
     def entities(self, event: ParcelEvent) -> list[tuple[EntityRef, str]]:
         """Each entity of ``event`` with its clear identifier (kept only for alert labels)."""
-        return [(EntityRef(kind, self.key(kind, clear)), clear) for kind, clear in clear_identities(event).items()]
+        return [(self.ref(kind, clear), clear) for kind, clear in clear_identities(event).items()]
 
     def nodes(self, event: ParcelEvent, entities: list[tuple[EntityRef, str]]) -> tuple[str, ...]:
         """The sender's strong identifiers as ``type:pseudonym``, sorted: what links identities into clusters."""
