@@ -14,8 +14,8 @@ step runs before anything else can, which is what the original gives too (its ta
 scheduled). benchmarks/throughput.py measures what this is worth, beside stock Faust.
 
 The consumer also sets how long the broker may hold a fetch (``fetch_max_wait_ms``), which Faust
-fixes at 1.5 s. A broker answers a fetch as soon as it has data, in principle; Tansu holds it to the
-end of the wait, which adds up to the whole wait to an event's latency (benchmarks/latency.py
+fixes at 1.5 s. A broker should answer a fetch as soon as it has data; Tansu does not always, so an
+event that arrives while it holds a fetch can wait for the rest of the hold (benchmarks/latency.py
 measures a bare consumer at both waits).
 """
 
@@ -33,6 +33,8 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TransportT
 from mode.services import Service, WaitArgT, WaitResults
 from mode.utils.times import Seconds
+
+from streams.errors import StreamsError
 
 
 class _Started:
@@ -84,7 +86,7 @@ class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: aiokafka_driver.Transport) -> AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
         if not hasattr(consumer, "_fetch_max_wait_ms"):
-            raise RuntimeError(
+            raise StreamsError(
                 "aiokafka's consumer no longer has _fetch_max_wait_ms: update streams/eager_consumer.py "
                 "for the installed aiokafka, or set PARCELWATCH_FAUST_CONSUMER=stock"
             )
