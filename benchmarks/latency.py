@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import statistics
 import subprocess
 import sys
@@ -178,10 +179,18 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of process ``pid`` so far (from /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(
     rate: float, seconds: float, lateness: str, batch_within_s: float, consumer: str
-) -> tuple[int, list[float]]:
-    """One live worker on fresh servers, events published at ``rate``; the latencies of its alerts."""
+) -> tuple[int, list[float], float, float]:
+    """One live worker on fresh servers, events published at ``rate``: the events published, the
+    latencies of its alerts, and the worker's and the publisher's CPU over the publishing, each as a
+    share of one core."""
     with tempfile.TemporaryDirectory(prefix="pw-latency-") as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)
         port = free_port()
@@ -206,7 +215,11 @@ def measure(
         # would move it (a stop, not the steady state measured here).
         tail_s = parse_duration(lateness, "--lateness") + 2 * settings.idle_after_s
         until_ms = time.time() * 1000 + seconds * 1000
+        worker_cpu, own_cpu, wall = cpu_seconds(worker.pid), time.process_time(), time.monotonic()
         published = asyncio.run(publish_steadily(settings, events, rate, seconds + tail_s))
+        wall = time.monotonic() - wall
+        worker_share = (cpu_seconds(worker.pid) - worker_cpu) / wall
+        publisher_share = (time.process_time() - own_cpu) / wall
         deadline = time.monotonic() + 600
         while asyncio.run(committed_progress(settings))[0] < published:
             if worker.poll() is not None or time.monotonic() > deadline:
@@ -216,7 +229,7 @@ def measure(
         latencies = asyncio.run(alert_latencies(settings, until_ms))
     if not latencies:
         raise SystemExit("no alert was raised: run longer (--seconds)")
-    return published, latencies
+    return published, latencies, worker_share, publisher_share
 
 
 def main() -> None:
@@ -249,8 +262,12 @@ def main() -> None:
     for consumer in consumers:
         for within in withins:
             for fraction in fractions:
-                published, latencies = measure(fraction * measured, args.seconds, args.lateness, within, consumer)
-                rows.append((consumer, within, fraction, fraction * measured, published, latencies))
+                published, latencies, worker_cpu, publisher_cpu = measure(
+                    fraction * measured, args.seconds, args.lateness, within, consumer
+                )
+                rows.append(
+                    (consumer, within, fraction, fraction * measured, published, latencies, worker_cpu, publisher_cpu)
+                )
     worker_wait = Settings.model_fields["fetch_max_wait_ms"].default
     broker_rate = fractions[-1] * measured
     broker = broker_alone(broker_rate, min(args.seconds, 30.0), [FAUST_FETCH_WAIT_MS, worker_wait])
@@ -272,14 +289,18 @@ def main() -> None:
             " timeout, which is a stream's end, not its steady state.",
             "",
             "| consumer | batch within (s) | fraction | events/s | events | alerts | p50 (s) | p99 (s) | max (s) |"
-            " mean (s) |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            " mean (s) | worker CPU | publisher CPU |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             *[
                 f"| {consumer} | {within:g} | {fraction:.0%} | {rate:,.0f} | {published:,} | {len(lat):,} |"
                 f" {percentile(lat, 0.5):.3f} | {percentile(lat, 0.99):.3f} | {max(lat):.3f} |"
-                f" {statistics.fmean(lat):.3f} |"
-                for consumer, within, fraction, rate, published, lat in rows
+                f" {statistics.fmean(lat):.3f} | {worker:.0%} | {publisher:.0%} |"
+                for consumer, within, fraction, rate, published, lat, worker, publisher in rows
             ],
+            "",
+            "CPU: user plus system time over the publishing, as a share of one core; the worker is one"
+            " Python process (its event loop and Faust's consumer thread share one interpreter lock), the"
+            " publisher is this benchmark's own process.",
             "",
             "The consumer: `eager` is the worker's default (streams/eager_consumer.py, the broker may hold a"
             f" fetch {worker_wait} ms); `stock` is Faust's own, whose broker wait is fixed at"
@@ -302,7 +323,7 @@ def main() -> None:
             " their last event. Target: p99 <= 2 s at 80% of the maximum rate.",
         ],
     )
-    _, _, fraction, rate, _, latencies = rows[len(fractions) - 1]  # the first consumer and wait, the last fraction
+    _, _, fraction, rate, _, latencies, _, _ = rows[len(fractions) - 1]  # the first consumer and wait, last fraction
     write_result(
         "latency",
         {
@@ -319,8 +340,10 @@ def main() -> None:
                     "rate": r,
                     "p50_s": percentile(lat, 0.5),
                     "p99_s": percentile(lat, 0.99),
+                    "worker_cpu": worker,
+                    "publisher_cpu": publisher,
                 }
-                for c, w, f, r, _, lat in rows
+                for c, w, f, r, _, lat, worker, publisher in rows
             ],
             "broker_alone": [
                 {"fetch_max_wait_ms": wait, "p50_s": percentile(lat, 0.5), "p99_s": percentile(lat, 0.99)}
