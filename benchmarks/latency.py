@@ -43,7 +43,7 @@ from streams.settings import Settings
 from streams.simulate import simulate
 
 sys.path.insert(0, str(Path(__file__).parent))
-from local import local_settings  # noqa: E402 - benchmarks are scripts, not a package
+from local import local_servers, local_settings  # noqa: E402 - benchmarks are scripts, not a package
 from report import provenance, read_result, write_result, write_section  # noqa: E402
 
 FAUST_FETCH_WAIT_MS = 1500  # fixed in faust/transport/drivers/aiokafka.py (_create_worker_consumer)
@@ -187,14 +187,14 @@ def cpu_seconds(pid: int) -> float:
 
 def measure(
     rate: float, seconds: float, lateness: str, batch_within_s: float, consumer: str
-) -> tuple[int, list[float], float, float]:
+) -> tuple[int, list[float], dict[str, float]]:
     """One live worker on fresh servers, events published at ``rate``: the events published, the
-    latencies of its alerts, and the worker's and the publisher's CPU over the publishing, each as a
-    share of one core."""
+    latencies of its alerts, and the CPU of the worker, the publisher, Redis and the broker over the
+    publishing, each as a share of one core."""
     with tempfile.TemporaryDirectory(prefix="pw-latency-") as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)
         port = free_port()
-        settings = local_settings(
+        settings, broker, redis = local_servers(
             stack,
             work,
             app_id="bench-latency",
@@ -215,11 +215,13 @@ def measure(
         # would move it (a stop, not the steady state measured here).
         tail_s = parse_duration(lateness, "--lateness") + 2 * settings.idle_after_s
         until_ms = time.time() * 1000 + seconds * 1000
-        worker_cpu, own_cpu, wall = cpu_seconds(worker.pid), time.process_time(), time.monotonic()
+        pids = {"worker": worker.pid, "redis": redis.process.pid, "broker": broker.process.pid}
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()} | {"publisher": time.process_time()}
+        wall = time.monotonic()
         published = asyncio.run(publish_steadily(settings, events, rate, seconds + tail_s))
         wall = time.monotonic() - wall
-        worker_share = (cpu_seconds(worker.pid) - worker_cpu) / wall
-        publisher_share = (time.process_time() - own_cpu) / wall
+        cpu_after = {name: cpu_seconds(pid) for name, pid in pids.items()} | {"publisher": time.process_time()}
+        cpu = {name: (cpu_after[name] - cpu_before[name]) / wall for name in cpu_before}
         deadline = time.monotonic() + 600
         while asyncio.run(committed_progress(settings))[0] < published:
             if worker.poll() is not None or time.monotonic() > deadline:
@@ -229,7 +231,7 @@ def measure(
         latencies = asyncio.run(alert_latencies(settings, until_ms))
     if not latencies:
         raise SystemExit("no alert was raised: run longer (--seconds)")
-    return published, latencies, worker_share, publisher_share
+    return published, latencies, cpu
 
 
 def main() -> None:
@@ -262,12 +264,8 @@ def main() -> None:
     for consumer in consumers:
         for within in withins:
             for fraction in fractions:
-                published, latencies, worker_cpu, publisher_cpu = measure(
-                    fraction * measured, args.seconds, args.lateness, within, consumer
-                )
-                rows.append(
-                    (consumer, within, fraction, fraction * measured, published, latencies, worker_cpu, publisher_cpu)
-                )
+                published, latencies, cpu = measure(fraction * measured, args.seconds, args.lateness, within, consumer)
+                rows.append((consumer, within, fraction, fraction * measured, published, latencies, cpu))
     worker_wait = Settings.model_fields["fetch_max_wait_ms"].default
     broker_rate = fractions[-1] * measured
     broker = broker_alone(broker_rate, min(args.seconds, 30.0), [FAUST_FETCH_WAIT_MS, worker_wait])
@@ -289,18 +287,19 @@ def main() -> None:
             " timeout, which is a stream's end, not its steady state.",
             "",
             "| consumer | batch within (s) | fraction | events/s | events | alerts | p50 (s) | p99 (s) | max (s) |"
-            " mean (s) | worker CPU | publisher CPU |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            " mean (s) | CPU: worker | publisher | Redis | broker |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             *[
                 f"| {consumer} | {within:g} | {fraction:.0%} | {rate:,.0f} | {published:,} | {len(lat):,} |"
                 f" {percentile(lat, 0.5):.3f} | {percentile(lat, 0.99):.3f} | {max(lat):.3f} |"
-                f" {statistics.fmean(lat):.3f} | {worker:.0%} | {publisher:.0%} |"
-                for consumer, within, fraction, rate, published, lat, worker, publisher in rows
+                f" {statistics.fmean(lat):.3f} | {cpu['worker']:.0%} | {cpu['publisher']:.0%} | {cpu['redis']:.0%} |"
+                f" {cpu['broker']:.0%} |"
+                for consumer, within, fraction, rate, published, lat, cpu in rows
             ],
             "",
-            "CPU: user plus system time over the publishing, as a share of one core; the worker is one"
-            " Python process (its event loop and Faust's consumer thread share one interpreter lock), the"
-            " publisher is this benchmark's own process.",
+            "CPU: user plus system time over the publishing, as a share of one core (the machine has"
+            " two); the worker is one Python process (its event loop and Faust's consumer thread share one"
+            " interpreter lock), the publisher is this benchmark's own process.",
             "",
             "The consumer: `eager` is the worker's default (streams/eager_consumer.py, the broker may hold a"
             f" fetch {worker_wait} ms); `stock` is Faust's own, whose broker wait is fixed at"
@@ -323,7 +322,7 @@ def main() -> None:
             " their last event. Target: p99 <= 2 s at 80% of the maximum rate.",
         ],
     )
-    _, _, fraction, rate, _, latencies, _, _ = rows[len(fractions) - 1]  # the first consumer and wait, last fraction
+    _, _, fraction, rate, _, latencies, _ = rows[len(fractions) - 1]  # the first consumer and wait, last fraction
     write_result(
         "latency",
         {
@@ -340,10 +339,9 @@ def main() -> None:
                     "rate": r,
                     "p50_s": percentile(lat, 0.5),
                     "p99_s": percentile(lat, 0.99),
-                    "worker_cpu": worker,
-                    "publisher_cpu": publisher,
+                    "cpu": cpu,
                 }
-                for c, w, f, r, _, lat, worker, publisher in rows
+                for c, w, f, r, _, lat, cpu in rows
             ],
             "broker_alone": [
                 {"fetch_max_wait_ms": wait, "p50_s": percentile(lat, 0.5), "p99_s": percentile(lat, 0.99)}

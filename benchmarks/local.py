@@ -7,13 +7,20 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from streams.servers import redis_server, tansu_broker
+from streams.servers import RunningServer, redis_server, tansu_broker
 from streams.settings import DEV_SECRET, Settings
+
+
+def local_servers(
+    stack: contextlib.ExitStack, work: Path, **overrides: Any
+) -> tuple[Settings, RunningServer, RunningServer]:
+    """Starts both servers on ``stack`` (they stop with it): the settings, the broker, redis-server."""
+    broker = stack.enter_context(tansu_broker(work))
+    redis = stack.enter_context(redis_server(work))
+    defaults: dict[str, Any] = {"pseudonym_secret": DEV_SECRET, "metrics_port": 0, "data_dir": work / "faust"}
+    return Settings(broker_url=broker.url, redis_url=redis.url, **(defaults | overrides)), broker, redis
 
 
 def local_settings(stack: contextlib.ExitStack, work: Path, **overrides: Any) -> Settings:
     """Starts both servers on ``stack`` (they stop with it)."""
-    broker = stack.enter_context(tansu_broker(work))
-    redis = stack.enter_context(redis_server(work))
-    defaults: dict[str, Any] = {"pseudonym_secret": DEV_SECRET, "metrics_port": 0, "data_dir": work / "faust"}
-    return Settings(broker_url=broker.url, redis_url=redis.url, **(defaults | overrides))
+    return local_servers(stack, work, **overrides)[0]
