@@ -1,11 +1,10 @@
 """What the benchmarks' own Faust apps share: the app, its input topic, how they are run, and how
 they report.
 
-    python benchmarks/<app>.py BROKER_URL TOPIC GROUP N [LOOP] [MODE] [CONSUMER]
+    python benchmarks/<app>.py BROKER_URL TOPIC GROUP N [LOOP] [CONSUMER]
 
-LOOP: Faust's event loop, ``aio`` (asyncio, the default) or ``uvloop``. MODE: the app's own variant.
-CONSUMER: ``stock`` (Faust's own, the default) or ``eager`` (streams/eager_consumer.py, as the
-worker runs).
+LOOP: Faust's event loop, ``aio`` (asyncio, the default) or ``uvloop``. CONSUMER: ``stock``
+(Faust's own, the default) or ``eager`` (streams/eager_consumer.py, as the worker runs).
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ def bench_app(name: str) -> tuple[faust.App, Any, int]:
     seconds), its raw-bytes input topic and the number of events to read."""
     broker, topic_name, group, target = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     _DATADIRS.append(tempfile.mkdtemp(prefix=f"pw-{name}-"))
-    make = EagerApp if option(2, "stock") == "eager" else faust.App
+    make = EagerApp if option(1, "stock") == "eager" else faust.App
     app = make(
         group,
         broker=broker,
@@ -56,7 +55,7 @@ def report_and_exit(result: dict[str, Any]) -> None:
 
 
 def option(n: int, default: str) -> str:
-    """The n-th optional argument after N (0: LOOP, 1: MODE, 2: CONSUMER)."""
+    """The n-th optional argument after N (0: LOOP, 1: CONSUMER)."""
     return sys.argv[5 + n] if len(sys.argv) > 5 + n else default
 
 

@@ -92,7 +92,7 @@ def main() -> None:
         publish_stream(settings, work, args.events)
         bare = faust_rung(settings, args.events)
         table = faust_rung(settings, args.events, "faust_windowed.py")
-        table_eager = faust_rung(settings, args.events, "faust_windowed.py", ("aio", "job", "eager"))
+        table_eager = faust_rung(settings, args.events, "faust_windowed.py", ("aio", "eager"))
         ours = pipeline_rung(settings, args.events, work)
         quix = quix_rung(settings.bootstrap_servers, settings.topic("canonical"), args.events)
     rows = [

@@ -71,7 +71,7 @@ async def raw_rung(settings: Settings, events: int) -> float:
 def faust_rung(
     settings: Settings, events: int, script: str = "faust_counter.py", variant: tuple[str, ...] = ()
 ) -> dict[str, float]:
-    """A Faust app of benchmarks/ (``script``, with its optional LOOP and MODE) over the canonical
+    """A Faust app of benchmarks/ (``script``, with its optional LOOP and CONSUMER) over the canonical
     topic, a consumer group of its own; its JSON result."""
     run = subprocess.run(  # noqa: S603 - our own script
         [
@@ -138,9 +138,9 @@ def main() -> None:
         settings = local_settings(stack, work, app_id="bench-pipeline")
         publish_stream(settings, work, args.events)
         raw = asyncio.run(raw_rung(settings, args.events))
-        bare = faust_rung(settings, args.events, variant=("aio", "events", "stock"))["eps"]
-        bare_eager = faust_rung(settings, args.events, variant=("aio", "events", "eager"))["eps"]
-        bare_eager_uvloop = faust_rung(settings, args.events, variant=("uvloop", "events", "eager"))["eps"]
+        bare = faust_rung(settings, args.events, variant=("aio", "stock"))["eps"]
+        bare_eager = faust_rung(settings, args.events, variant=("aio", "eager"))["eps"]
+        bare_eager_uvloop = faust_rung(settings, args.events, variant=("uvloop", "eager"))["eps"]
         pipeline = pipeline_rung(settings, args.events, work)
         stock = settings.model_copy(update={"app_id": "bench-stock", "redis_prefix": "pwst", "faust_consumer": "stock"})
         pipeline_stock = pipeline_rung(stock, args.events, work)
