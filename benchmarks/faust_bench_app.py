@@ -4,21 +4,25 @@ they report.
     python benchmarks/<app>.py BROKER_URL TOPIC GROUP N [LOOP] [CONSUMER]
 
 LOOP: Faust's event loop, ``aio`` (asyncio, the default) or ``uvloop``. CONSUMER: ``stock``
-(Faust's own, the default) or ``eager`` (streams/eager_consumer.py, as the worker runs).
+(Faust's own, the default) or ``eager`` (streams/eager_consumer.py, as the worker runs, with its
+default fetch wait).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 import faust
 import orjson
 
 from streams.eager_consumer import App as EagerApp
+from streams.settings import Settings
 
 # Removed by report_and_exit: the app ends with os._exit, which runs no clean-up of its own.
 _DATADIRS: list[str] = []
@@ -29,7 +33,9 @@ def bench_app(name: str) -> tuple[faust.App, Any, int]:
     seconds), its raw-bytes input topic and the number of events to read."""
     broker, topic_name, group, target = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     _DATADIRS.append(tempfile.mkdtemp(prefix=f"pw-{name}-"))
-    make = EagerApp if option(1, "stock") == "eager" else faust.App
+    make: Callable[..., faust.App] = faust.App
+    if option(1, "stock") == "eager":
+        make = functools.partial(EagerApp, fetch_max_wait_ms=Settings.model_fields["fetch_max_wait_ms"].default)
     app = make(
         group,
         broker=broker,

@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -59,17 +60,22 @@ def last_event_per_parcel(lines: list[bytes]) -> list[dict[str, Any]]:
     return sorted(last.values(), key=lambda e: e["event_time"])
 
 
+async def paced(indices: Iterable[int], rate: float) -> AsyncIterator[int]:
+    """Each index when it is due at ``rate`` per second from now (none is sent early)."""
+    started = time.monotonic()
+    for i in indices:
+        if (wait := started + i / rate - time.monotonic()) > 0:
+            await asyncio.sleep(wait)
+        yield i
+
+
 async def publish_steadily(settings: Settings, events: list[dict[str, Any]], rate: float, seconds: float) -> int:
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5)
     await producer.start()
     try:
         total = int(rate * seconds)
-        started = time.monotonic()
         pending = []
-        for i in tqdm(range(total), desc="publishing", unit="ev", mininterval=5, file=sys.stderr):
-            due = started + i / rate
-            if (wait := due - time.monotonic()) > 0:
-                await asyncio.sleep(wait)
+        async for i in paced(tqdm(range(total), desc="publishing", unit="ev", mininterval=5, file=sys.stderr), rate):
             event = dict(events[i % len(events)])
             if i >= len(events):
                 event["parcel_id"] = f"{event['parcel_id']}~{i // len(events)}"
@@ -141,10 +147,7 @@ async def broker_latencies(settings: Settings, rate: float, seconds: float, fetc
     try:
         await consumer.getmany(timeout_ms=3000)  # joins the group before the clock starts
         receiving = asyncio.ensure_future(receive())
-        started = time.monotonic()
-        for i in range(total):
-            if (wait := started + i / rate - time.monotonic()) > 0:
-                await asyncio.sleep(wait)
+        async for i in paced(range(total), rate):
             await producer.send(topic, str(time.time()).encode(), partition=i % settings.partitions)
         await producer.flush()
         await asyncio.wait_for(receiving, timeout=60)

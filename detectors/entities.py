@@ -128,6 +128,11 @@ def clear_identities(event: ParcelEvent) -> dict[str, str]:
     return found
 
 
+def _account(scope: str, account_id: str | None) -> str | None:
+    """An account within the platform (or courier) that issued it."""
+    return f"{squeeze(scope)}|{squeeze(account_id)}" if account_id else None
+
+
 # A sender ships many parcels, a recipient gets several: each side's identifiers are cached whole.
 @functools.lru_cache(maxsize=65536)
 def _sender_identities(
@@ -135,7 +140,7 @@ def _sender_identities(
 ) -> tuple[tuple[str, str], ...]:
     found = (
         ("sender_phone", normalise_phone(phone)),
-        ("sender_account", f"{squeeze(scope)}|{squeeze(account_id)}" if account_id else None),
+        ("sender_account", _account(scope, account_id)),
         ("sender_address", normalise_building(address)),
     )
     return tuple((kind, value) for kind, value in found if value)
@@ -146,7 +151,7 @@ def _recipient_identities(
     scope: str, phone: str | None, account_id: str | None, address: Address | None
 ) -> tuple[tuple[str, str], ...]:
     found = (
-        ("recipient", normalise_phone(phone) or (f"{squeeze(scope)}|{squeeze(account_id)}" if account_id else None)),
+        ("recipient", normalise_phone(phone) or _account(scope, account_id)),
         ("recipient_address", normalise_building(address)),
     )
     return tuple((kind, value) for kind, value in found if value)

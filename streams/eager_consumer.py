@@ -108,7 +108,7 @@ class App(faust.App):
     """A Faust app whose Kafka consumer is ``EagerConsumer`` (other transports are left as they are),
     fetching with a broker wait of ``fetch_max_wait_ms``."""
 
-    def __init__(self, *args: Any, fetch_max_wait_ms: int = 100, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, fetch_max_wait_ms: int, **kwargs: Any) -> None:
         self.fetch_max_wait_ms = fetch_max_wait_ms
         super().__init__(*args, **kwargs)
 

@@ -162,7 +162,9 @@ def test_a_stopped_service_reports_stopped(service_class: type[Service]) -> None
 
 def test_the_app_reads_kafka_through_the_eager_consumer() -> None:
     async def main() -> tuple[type, type]:
-        app = App("eager-test", broker="kafka://127.0.0.1:9", store="memory://", web_enabled=False)
+        app = App(
+            "eager-test", broker="kafka://127.0.0.1:9", store="memory://", web_enabled=False, fetch_max_wait_ms=100
+        )
         return type(app.transport), app.transport.Consumer
 
     transport, consumer = asyncio.run(main())
@@ -172,7 +174,9 @@ def test_the_app_reads_kafka_through_the_eager_consumer() -> None:
 
 def test_the_consumer_fetches_with_the_configured_broker_wait() -> None:
     async def main() -> int:
-        app = App("eager-test", broker="kafka://127.0.0.1:9", store="memory://", web_enabled=False, fetch_max_wait_ms=77)
+        app = App(
+            "eager-test", broker="kafka://127.0.0.1:9", store="memory://", web_enabled=False, fetch_max_wait_ms=77
+        )
         kafka_consumer = app.consumer._thread._create_worker_consumer(app.transport)
         waited: int = kafka_consumer._fetch_max_wait_ms
         await kafka_consumer.stop()
