@@ -16,7 +16,10 @@ function filterQuery() {
   return params;
 }
 
-let known = null;
+// When this page first saw each alert (0: it was there when the page opened). An alert that came
+// while the page was open stays marked fresh for a minute, not only until the next refresh.
+let firstSeen = null;
+const FRESH_MS = 60000;
 
 // A pseudonym, shortened; a cluster's key names its root identifier as "type:pseudonym".
 function shortKey(key) {
@@ -37,10 +40,13 @@ function renderQueue(data) {
   }
   const body = document.querySelector("#queue tbody");
   body.replaceChildren();
-  const seen = new Set();
+  const now = Date.now();
+  const opened = firstSeen !== null;
+  firstSeen = firstSeen || new Map();
   for (const a of data.alerts) {
-    seen.add(a.alert_id);
-    const row = el("tr", {"data-alert-id": a.alert_id, class: known && !known.has(a.alert_id) ? "fresh" : ""});
+    if (!firstSeen.has(a.alert_id)) firstSeen.set(a.alert_id, opened ? now : 0);
+    const fresh = now - firstSeen.get(a.alert_id) < FRESH_MS;
+    const row = el("tr", {"data-alert-id": a.alert_id, class: fresh ? "fresh" : ""});
     const sev = el("td"); sev.append(el("span", {class: "sev sev-" + a.severity}, a.severity)); row.append(sev);
     const rule = el("td"); rule.append(el("a", {href: "/alerts/" + a.alert_id, class: "open"}, a.rule)); row.append(rule);
     row.append(el("td", {}, `${a.entity_type.replaceAll("_", " ")}: ${a.entity_label || shortKey(a.entity_key)}`));
@@ -51,7 +57,6 @@ function renderQueue(data) {
     row.append(el("td", {class: "status-" + a.status}, a.status.replace("_", " ")));
     body.append(row);
   }
-  known = new Set([...(known || []), ...seen]);
   document.getElementById("more").textContent =
     data.total > data.alerts.length ? `showing ${data.alerts.length} of ${data.total}; narrow the filters` : "";
   document.getElementById("csv").setAttribute("href", "/queue.csv?" + filterQuery().toString());
