@@ -28,7 +28,7 @@ from detectors.pipeline import entity_updates
 from detectors.reference import load_reference
 from detectors.rules import load_rules
 from detectors.scoring import score_batch
-from detectors.validation import decode, to_event
+from detectors.validation import parse
 
 DAY_S = 86_400
 app, topic, target = bench_app("faust-windowed")
@@ -63,7 +63,7 @@ async def judge(stream: Any) -> None:
         parsed = []
         for event in events:
             try:
-                parsed.append(to_event(decode(bytes(event.value))))
+                parsed.append(parse(bytes(event.value)))
             except InvalidEvent:
                 continue
         scores = score_batch(parsed, reference)

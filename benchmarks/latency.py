@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import statistics
 import subprocess
 import sys
@@ -44,7 +43,7 @@ from streams.settings import Settings
 from streams.simulate import simulate
 
 sys.path.insert(0, str(Path(__file__).parent))
-from local import local_servers, local_settings  # noqa: E402 - benchmarks are scripts, not a package
+from local import cpu_seconds, local_servers, local_settings  # noqa: E402 - benchmarks are scripts, not a package
 from report import provenance, read_result, write_result, write_section  # noqa: E402
 
 FAUST_FETCH_WAIT_MS = 1500  # fixed in faust/transport/drivers/aiokafka.py (_create_worker_consumer)
@@ -180,12 +179,6 @@ def wait_ready(port: int, worker: subprocess.Popen[bytes], log: Path, timeout_s:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of process ``pid`` so far (from /proc/<pid>/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure(

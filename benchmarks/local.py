@@ -4,6 +4,7 @@ settings that point at them."""
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,3 +25,9 @@ def local_servers(
 def local_settings(stack: contextlib.ExitStack, work: Path, **overrides: Any) -> Settings:
     """Starts both servers on ``stack`` (they stop with it)."""
     return local_servers(stack, work, **overrides)[0]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of process ``pid`` so far (from /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

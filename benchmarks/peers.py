@@ -49,12 +49,13 @@ QUIX = "quixstreams==3.28.1"
 
 
 def peers_python() -> Path:
-    """The peers' venv: Quix Streams and parcelwatch (for the same scoring), made once."""
+    """The peers' venv: Quix Streams and parcelwatch (for the same parsing and scoring), made once and
+    given parcelwatch's dependencies as they now are on each run."""
     python = PEERS_VENV / "bin" / "python"
     if not python.exists():
         print(f"making {PEERS_VENV} with {QUIX} (once)...", file=sys.stderr)
         subprocess.run([sys.executable, "-m", "venv", str(PEERS_VENV)], check=True)  # noqa: S603
-        subprocess.run([str(python), "-m", "pip", "install", "-q", QUIX, "-e", str(ROOT)], check=True)  # noqa: S603
+    subprocess.run([str(python), "-m", "pip", "install", "-q", QUIX, "-e", str(ROOT)], check=True)  # noqa: S603
     return python
 
 
@@ -93,7 +94,7 @@ def main() -> None:
         bare = faust_rung(settings, args.events)
         table = faust_rung(settings, args.events, "faust_windowed.py")
         table_eager = faust_rung(settings, args.events, "faust_windowed.py", ("aio", "eager"))
-        ours = pipeline_rung(settings, args.events, work)
+        ours = pipeline_rung(settings, args.events, work).eps
         quix = quix_rung(settings.bootstrap_servers, settings.topic("canonical"), args.events)
     rows = [
         ("bare Faust agent, counting (ceiling)", bare["eps"], "-"),

@@ -28,7 +28,7 @@ from detectors.pipeline import entity_updates
 from detectors.reference import load_reference
 from detectors.rules import load_rules
 from detectors.scoring import score_batch
-from detectors.validation import decode, to_event
+from detectors.validation import parse
 
 DAY_MS = 86_400_000
 bootstrap, topic_name, group, target = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
@@ -54,7 +54,7 @@ def rows(value: bytes) -> list[dict[str, Any]]:
         seen["first"] = time.perf_counter()
     seen["events"] += 1
     try:
-        event = to_event(decode(value))
+        event = parse(value)
     except InvalidEvent:
         return []
     groups, _, _, _ = entity_updates(

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import orjson
 from aiokafka import AIOKafkaConsumer
@@ -36,7 +37,7 @@ from streams.settings import Settings
 from streams.simulate import simulate, within_lateness
 
 sys.path.insert(0, str(Path(__file__).parent))
-from local import local_settings  # noqa: E402 - benchmarks are scripts, not a package
+from local import cpu_seconds, local_settings  # noqa: E402 - benchmarks are scripts, not a package
 from report import provenance, write_result, write_section  # noqa: E402
 from soak import publish  # noqa: E402
 
@@ -96,14 +97,28 @@ def faust_rung(
     return result | {"eps": result["events"] / result["seconds"]}
 
 
-def pipeline_rung(settings: Settings, events: int, work: Path, workers: int = 1) -> float:
+class PipelineRun(NamedTuple):
+    eps: float
+    worker_cpu: float  # the workers' CPU time over the timed span, as a share of one core (summed over workers)
+
+    @property
+    def eps_per_worker_core(self) -> float:
+        """Events per second of worker CPU: what a worker would read with a core to itself and Redis elsewhere."""
+        return self.eps / self.worker_cpu
+
+
+def pipeline_rung(settings: Settings, events: int, work: Path, workers: int = 1) -> PipelineRun:
     """From the first committed offset to the last: the workers' start-up is not counted."""
     with contextlib.ExitStack() as stack:
         running = []
         for n in range(workers):
             env = settings_env(settings) | {"PARCELWATCH_DATA_DIR": str(work / f"{settings.app_id}-{n}")}
             running.append(start_worker(stack, env, work / f"{settings.app_id}-{n}.log"))
-        first_done, first_t = 0, 0.0
+        first_done, first_t, first_cpu = 0, 0.0, 0.0
+
+        def cpu() -> float:
+            return sum(cpu_seconds(worker.pid) for worker in running)
+
         while True:
             time.sleep(0.5)
             for n, worker in enumerate(running):
@@ -112,9 +127,10 @@ def pipeline_rung(settings: Settings, events: int, work: Path, workers: int = 1)
                     raise SystemExit(f"a worker exited with code {worker.returncode}; see {log}")
             done, _ = asyncio.run(committed_progress(settings))
             if done and not first_t:
-                first_done, first_t = done, time.perf_counter()
+                first_done, first_t, first_cpu = done, time.perf_counter(), cpu()
             if done >= events:
-                return (done - first_done) / (time.perf_counter() - first_t)
+                span = time.perf_counter() - first_t
+                return PipelineRun((done - first_done) / span, (cpu() - first_cpu) / span)
 
 
 def publish_stream(settings: Settings, work: Path, events: int) -> None:
@@ -141,15 +157,24 @@ def main() -> None:
         bare = faust_rung(settings, args.events, variant=("aio", "stock"))["eps"]
         bare_eager = faust_rung(settings, args.events, variant=("aio", "eager"))["eps"]
         bare_eager_uvloop = faust_rung(settings, args.events, variant=("uvloop", "eager"))["eps"]
-        pipeline = pipeline_rung(settings, args.events, work)
+        run = pipeline_rung(settings, args.events, work)
         stock = settings.model_copy(update={"app_id": "bench-stock", "redis_prefix": "pwst", "faust_consumer": "stock"})
-        pipeline_stock = pipeline_rung(stock, args.events, work)
+        run_stock = pipeline_rung(stock, args.events, work)
         uv = settings.model_copy(update={"app_id": "bench-uvloop", "redis_prefix": "pwuv", "event_loop": "uvloop"})
-        pipeline_uvloop = pipeline_rung(uv, args.events, work)
+        run_uvloop = pipeline_rung(uv, args.events, work)
+        gc_default = settings.model_copy(
+            update={"app_id": "bench-gc-default", "redis_prefix": "pwgc", "gc_young_threshold": 0}
+        )
+        run_gc_default = pipeline_rung(gc_default, args.events, work)
         two = settings.model_copy(update={"app_id": "bench-two-workers", "redis_prefix": "pwtwo"})
-        two_workers = pipeline_rung(two, args.events, work, workers=2)
+        run_two = pipeline_rung(two, args.events, work, workers=2)
         one_alerts = asyncio.run(alert_ids(settings))
-        others = {name: asyncio.run(alert_ids(s)) for name, s in (("two", two), ("stock", stock), ("uvloop", uv))}
+        others = {
+            name: asyncio.run(alert_ids(s))
+            for name, s in (("two", two), ("stock", stock), ("uvloop", uv), ("gc", gc_default))
+        }
+    pipeline, pipeline_stock, pipeline_uvloop, two_workers = run.eps, run_stock.eps, run_uvloop.eps, run_two.eps
+    pipeline_gc_default = run_gc_default.eps
 
     def same(name: str) -> str:
         return "the same as" if others[name] == one_alerts else "not the same as"
@@ -171,32 +196,42 @@ def main() -> None:
         f"| full pipeline (eager consumer) | {pipeline:,.0f} | {pipeline / bare_eager:.3f} "
         f"({pipeline / bare:.3f} of the bare agent on Faust's own consumer) |",
         "",
-        "Beside the ladder, in the same run:",
+        "Beside the ladder, in the same run (worker CPU: the worker's user and system time over the timed"
+        " span, as a share of one core; events per worker core: events/s divided by that share, what a"
+        " worker would read with a core to itself and Redis and the broker elsewhere):",
         "",
-        "| variant | events/s | ratio to its twin |",
-        "|---|---|---|",
+        "| variant | events/s | ratio to its twin | worker CPU | events per worker core |",
+        "|---|---|---|---:|---:|",
+        f"| full pipeline (as above) | {pipeline:,.0f} | | {run.worker_cpu:.0%} | {run.eps_per_worker_core:,.0f} |",
         f"| full pipeline on Faust's own consumer (`PARCELWATCH_FAUST_CONSUMER=stock`) | {pipeline_stock:,.0f} | "
-        f"{pipeline_stock / pipeline:.3f} (to the pipeline) |",
+        f"{pipeline_stock / pipeline:.3f} (to the pipeline) | {run_stock.worker_cpu:.0%} |"
+        f" {run_stock.eps_per_worker_core:,.0f} |",
+        f"| full pipeline, Python's default garbage collection (`PARCELWATCH_GC_YOUNG_THRESHOLD=0`) |"
+        f" {pipeline_gc_default:,.0f} | {pipeline_gc_default / pipeline:.3f} (to the pipeline) |"
+        f" {run_gc_default.worker_cpu:.0%} | {run_gc_default.eps_per_worker_core:,.0f} |",
         f"| bare Faust agent, counting, eager consumer, uvloop | {bare_eager_uvloop:,.0f} | "
-        f"{bare_eager_uvloop / bare_eager:.3f} (to the eager agent on asyncio) |",
+        f"{bare_eager_uvloop / bare_eager:.3f} (to the eager agent on asyncio) | | |",
         f"| full pipeline, uvloop (`PARCELWATCH_EVENT_LOOP=uvloop`) | {pipeline_uvloop:,.0f} | "
-        f"{pipeline_uvloop / pipeline:.3f} (to the pipeline) |",
+        f"{pipeline_uvloop / pipeline:.3f} (to the pipeline) | {run_uvloop.worker_cpu:.0%} |"
+        f" {run_uvloop.eps_per_worker_core:,.0f} |",
         "",
-        "| scale-out | events/s | ratio |",
-        "|---|---|---|",
+        "| scale-out | events/s | ratio | workers' CPU |",
+        "|---|---|---|---:|",
         f"| full pipeline, two workers in one group (aggregate) | {two_workers:,.0f} | {two_workers / pipeline:.3f}"
-        " (to one worker) |",
+        f" (to one worker) | {run_two.worker_cpu:.0%} |",
         "",
         f"Alerts: one worker raised {len(one_alerts):,}, two workers {len(others['two']):,}; "
         f"in both {len(one_alerts & others['two']):,}, only with one worker {len(one_alerts - others['two']):,}, "
         f"only with two {len(others['two'] - one_alerts):,}. "
         "The two workers share this machine's 2 cores with each other, Redis and the broker. "
         f"The worker on Faust's own consumer raised {len(others['stock']):,}, {same('stock')} the eager one; "
-        f"the uvloop worker {len(others['uvloop']):,}, {same('uvloop')} the asyncio one.",
+        f"the uvloop worker {len(others['uvloop']):,}, {same('uvloop')} the asyncio one; "
+        f"the worker with Python's default collection {len(others['gc']):,}, {same('gc')} the default one.",
         "",
         f"Target: the pipeline at >= 80% of the bare Faust agent; it is at {pipeline / bare_eager:.0%} of the "
         f"agent on the same (eager) consumer and {pipeline / bare:.0%} of the agent on Faust's own. "
-        f"Target: >= 40,000 events/s per worker for the pipeline; it is at {pipeline:,.0f}.",
+        f"Target: >= 40,000 events/s per worker for the pipeline; it is at {pipeline:,.0f}, and at"
+        f" {run.eps_per_worker_core:,.0f} per second of worker CPU.",
     ]
     write_section("Throughput ladder", body)
     figures = {
@@ -208,6 +243,8 @@ def main() -> None:
         "pipeline_eps": round(pipeline),
         "pipeline_stock_consumer_eps": round(pipeline_stock),
         "pipeline_uvloop_eps": round(pipeline_uvloop),
+        "pipeline_gc_default_eps": round(pipeline_gc_default),
+        "pipeline_eps_per_worker_core": round(run.eps_per_worker_core),
         "two_workers_eps": round(two_workers),
         "same_alerts": all(ids == one_alerts for ids in others.values()),
     }

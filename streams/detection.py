@@ -31,10 +31,10 @@ from detectors.pipeline import Detector, PreparedBatch, apply_batch, prepare_bat
 from detectors.rules import RuleSet
 from detectors.store import ClockInput, PartitionReport
 from detectors.store_redis import RedisWindowStore
-from detectors.validation import decode, to_event
+from detectors.validation import parse
 from detectors.windows import WindowConfig
 from streams.health import Health
-from streams.metrics import Metrics
+from streams.metrics import BATCH_STEPS, Metrics
 from streams.retry import with_retry
 
 log = logging.getLogger("parcelwatch.detect")
@@ -176,6 +176,7 @@ class Detection:
         processed once it is applied, never more.
         """
         async with self.staging:
+            started = time.perf_counter()
             valid: list[ParcelEvent] = []
             where: dict[int, Any] = {}
             self.metrics.events_consumed.labels(source="canonical").inc(len(events))
@@ -185,7 +186,7 @@ class Detection:
                     value = event.value
                     if not isinstance(value, bytes | bytearray):
                         raise InvalidEvent("not_json", f"message value has type {type(value).__name__}")
-                    parsed = to_event(decode(bytes(value)))
+                    parsed = parse(bytes(value))
                 except InvalidEvent as exc:
                     self.clock.observe(msg.partition, msg.offset, None)
                     self.metrics.events_processed.labels(source="canonical", outcome="dead_letter").inc()
@@ -201,6 +202,7 @@ class Detection:
             except BaseException:
                 self.unapplied -= 1
                 raise
+            self.metrics.batch_step_seconds.labels(step="stage").observe(time.perf_counter() - started)
             return StagedBatch(prepared, reports, partitions, self.window_config, where)
 
     async def apply(self, staged: StagedBatch) -> None:
@@ -255,7 +257,11 @@ class Detection:
         def succeeded() -> None:
             self.health.redis_ok = True
 
-        return await with_retry(what, action, on_error=failed, on_success=succeeded)
+        started = time.perf_counter()
+        result = await with_retry(what, action, on_error=failed, on_success=succeeded)
+        if what in BATCH_STEPS:
+            self.metrics.batch_step_seconds.labels(step=what).observe(time.perf_counter() - started)
+        return result
 
     async def _publish(self, alerts: list[dict[str, Any]], stored_before: dict[str, int], now_ms: int) -> None:
         """Publish ``alerts``, except those already on the alerts topic.

@@ -16,6 +16,8 @@ from detectors.windows import STATUSES, ApplyStats
 SOURCES = ("canonical", "waybill-csv", "export-9610")
 REDIS_OPERATIONS = ("window update", "parcel details", "alert store", "alert acknowledgement", "sample")
 BROKER_OPERATIONS = ("alert publish", "dead-letter publish", "canonical publish")
+# The steps of a batch, in order: staged (validated, scored, linked; CPU in the worker), then applied.
+BATCH_STEPS = ("stage", "window update", "parcel details", "alert store", "alert publish", "alert acknowledgement")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Event time to alert: seconds in a live stream, days when an old stream is replayed.
 EVENT_TO_ALERT_BUCKETS = (1, 5, 30, 60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400, 365 * 86400)
@@ -76,7 +78,15 @@ class Metrics:
         )
         self.batch_seconds = Histogram(
             "parcelwatch_batch_processing_seconds",
-            "Wall time to score, window and alert one batch",
+            "Wall time to window and alert one batch (its store call and what follows it)",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_step_seconds = Histogram(
+            "parcelwatch_batch_step_seconds",
+            "Wall time of each step of a batch or clock tick, retries included (an await's time includes"
+            " whatever the worker did meanwhile, such as staging the next batch)",
+            ["step"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
@@ -110,6 +120,8 @@ class Metrics:
             self.redis_errors.labels(operation=operation)
         for operation in BROKER_OPERATIONS:
             self.broker_errors.labels(operation=operation)
+        for step in BATCH_STEPS:
+            self.batch_step_seconds.labels(step=step)
         for code in REASON_CODES:
             self.suspect_parcels.labels(reason=code)
         for status in STATUSES:

@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     fetch_max_wait_ms: int = Field(
         100, ge=1, le=60_000, description="longest the broker may hold the worker's fetch (eager consumer only)"
     )
+    gc_young_threshold: int = Field(
+        50_000,
+        ge=0,
+        description="allocations between the worker's young-generation garbage collections (0: Python's own, 700)",
+    )
     allowed_lateness: str = Field("6h", description="how far behind the slowest partition an event may arrive")
     idle_after_s: float = Field(5.0, gt=0, description="a partition read to its end and quiet this long is idle")
     alert_reclaim_s: int = Field(

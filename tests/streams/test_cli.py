@@ -130,3 +130,21 @@ def test_credentials_in_server_urls_never_reach_a_message() -> None:
     assert redact_url("rediss://:s3cr3t@redis.internal:6380") == "rediss://***@redis.internal:6380"
     assert redact_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
     assert "s3cr3t" not in Settings(redis_url="redis://u:s3cr3t@h:1/0").redis_where
+
+
+def test_the_worker_collects_garbage_less_often_and_never_what_start_up_built() -> None:
+    import gc
+
+    from streams.cli import tune_garbage_collection
+
+    before = gc.get_threshold()
+    try:
+        tune_garbage_collection(12_345)
+        assert gc.get_threshold() == (12_345, *before[1:])
+        assert gc.get_freeze_count() > 0
+        gc.unfreeze()
+        tune_garbage_collection(0)  # 0 leaves the threshold as it is (Python's own, in a fresh worker)
+        assert gc.get_threshold() == (12_345, *before[1:])
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from streams.metrics import BATCH_STEPS
 from streams.replay import ReplayInput, run_replay, wait_until_processed
 from streams.servers import free_port
 from streams.settings import Settings
@@ -73,4 +74,13 @@ def test_worker_metrics_count_what_the_replay_did(live_settings: Settings, tmp_p
         "partition",
         "version",
         "operation",
+        "step",
     }
+    # Every batch was staged and windowed; each step's label is one of the closed set.
+    steps = {
+        dict(labels)["step"]: v
+        for (name, labels), v in values.items()
+        if name == "parcelwatch_batch_step_seconds_count"
+    }
+    assert set(steps) == set(BATCH_STEPS)
+    assert steps["stage"] >= 1 and steps["window update"] >= steps["stage"] and steps["alert publish"] >= 1
