@@ -65,11 +65,11 @@ def cmd_worker(_args: argparse.Namespace) -> int:
 def tune_garbage_collection(young_threshold: int) -> None:
     """Fewer collections, and none of what start-up built.
 
-    A batch allocates some ten objects an event, almost all freed by reference counting; with
-    Python's default (a young collection every 700 allocations), the collector's passes over the
-    worker's long-lived objects (imports, Faust, entity caches) cost about as much as validating
-    the events (benchmarks/throughput.py measures the worker both ways). What start-up built is
-    frozen out of every collection; the caches filled later are not.
+    A batch allocates some ten objects an event, almost all freed by reference counting. With
+    Python's default (a young collection every 700 allocations) the collector runs, and passes over
+    the worker's long-lived objects (imports, Faust, entity caches), far more often than the few
+    reference cycles need; benchmarks/throughput.py runs the worker both ways, side by side. What
+    start-up built is frozen out of every collection; the caches filled later are not.
     """
     if young_threshold:
         _, middle, old = gc.get_threshold()
