@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from detectors import validation, wire
 from detectors.errors import InvalidEvent
+from tests.detectors.test_validation import GOOD as VALIDATION_GOOD
 
 ABSENT = object()
 
@@ -142,13 +143,8 @@ RECORD = obj(
     dimensions_cm=mostly(DIMENSIONS, WRONG),
 )
 
-GOOD = {
-    "event_id": "e1",
-    "parcel_id": "SF1",
-    "event_type": "declared",
-    "event_time": "2026-11-01T09:30:00+08:00",
-    "courier": "SF",
-    "channel": "express",
+# test_validation's good record, with a value in every optional field the wire types build from.
+GOOD = VALIDATION_GOOD | {
     "sender": {"phone": "13800138000", "address": {"city": "深圳市", "postcode": "518000"}},
     "recipient": {"name": "王", "address": {"country": "CN"}},
     "items": [{"description": "面霜 50ml", "quantity": 2, "unit_volume_ml": 50, "value": 12.5, "currency": "CNY"}],
