@@ -101,14 +101,17 @@ _DECODER = msgspec.json.Decoder(_Event)
 Refused = msgspec.DecodeError
 
 
+_NO_FIELD_SET = (None,) * 6
+
+
 def _address(a: _Address | None) -> Address | None:
     if a is None:
         return None
-    if a.street is None and a.city is None and a.country is None and a.province is None and a.district is None:
-        if a.postcode is None:
-            # {} is no address to the schema's way, {"city": null} one with no field set: let it judge.
-            raise Refused("an address with no field set")
-    return Address(a.country, a.province, a.city, a.district, a.street, a.postcode)
+    fields = (a.country, a.province, a.city, a.district, a.street, a.postcode)
+    if fields == _NO_FIELD_SET:
+        # {} is no address to the schema's way, {"city": null} one with no field set: let it judge.
+        raise Refused("an address with no field set")
+    return Address(*fields)
 
 
 def _item(i: _Item) -> Item:
@@ -126,7 +129,7 @@ def decode(raw: bytes, event_time_ms: Callable[[int | str], int]) -> ParcelEvent
     """
     e = _DECODER.decode(raw)
     d = e.dimensions_cm
-    event = ParcelEvent(
+    return ParcelEvent(
         event_id=e.event_id,
         parcel_id=e.parcel_id,
         event_type=e.event_type,
@@ -145,4 +148,3 @@ def decode(raw: bytes, event_time_ms: Callable[[int | str], int]) -> ParcelEvent
         measured_weight_kg=e.measured_weight_kg,
         dimensions=Dimensions(float(d.l), float(d.w), float(d.h)) if d is not None else None,
     )
-    return event
