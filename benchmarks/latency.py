@@ -48,7 +48,7 @@ from streams.settings import Settings
 from streams.simulate import simulate
 
 sys.path.insert(0, str(Path(__file__).parent))
-from local import cpu_seconds, local_servers, local_settings  # noqa: E402 - benchmarks are scripts, not a package
+from local import cpu_seconds, local_servers  # noqa: E402 - benchmarks are scripts, not a package
 from report import provenance, read_result, write_result, write_section  # noqa: E402
 
 FAUST_FETCH_WAIT_MS = 1500  # fixed in faust/transport/drivers/aiokafka.py (_create_worker_consumer)
@@ -161,10 +161,16 @@ async def broker_latencies(settings: Settings, rate: float, seconds: float, fetc
     return delays
 
 
-def broker_alone(rate: float, seconds: float, waits: list[int]) -> list[tuple[int, list[float]]]:
+def broker_alone(rate: float, seconds: float, waits: list[int]) -> list[tuple[int, list[float], float]]:
+    """For each fetch wait: the delays, and the broker's CPU over the run as a share of one core."""
     with tempfile.TemporaryDirectory(prefix="pw-broker-latency-") as tmp, contextlib.ExitStack() as stack:
-        settings = local_settings(stack, Path(tmp), app_id="bench-broker-latency")
-        return [(wait, asyncio.run(broker_latencies(settings, rate, seconds, wait))) for wait in waits]
+        settings, broker, _ = local_servers(stack, Path(tmp), app_id="bench-broker-latency")
+        out = []
+        for wait in waits:
+            cpu, wall = cpu_seconds(broker.process.pid), time.monotonic()
+            delays = asyncio.run(broker_latencies(settings, rate, seconds, wait))
+            out.append((wait, delays, (cpu_seconds(broker.process.pid) - cpu) / (time.monotonic() - wall)))
+        return out
 
 
 def wait_ready(port: int, worker: subprocess.Popen[bytes], log: Path, timeout_s: float = 120) -> None:
@@ -314,7 +320,9 @@ def main() -> None:
                 rows.append((consumer, within, fraction, fraction * measured, published, latencies, cpu))
     worker_wait = Settings.model_fields["fetch_max_wait_ms"].default
     broker_rate = fractions[-1] * measured
-    broker = broker_alone(broker_rate, min(args.seconds, 30.0), [FAUST_FETCH_WAIT_MS, worker_wait])
+    # Faust's own wait, the worker's default, and one between them.
+    waits = sorted({FAUST_FETCH_WAIT_MS, 500, worker_wait}, reverse=True)
+    broker = broker_alone(broker_rate, min(args.seconds, 30.0), waits)
     command = (
         f"python benchmarks/latency.py --seconds {args.seconds:g} --fractions {args.fractions}"
         f" --lateness {args.lateness} --batch-within {args.batch_within} --consumers {args.consumers}"
@@ -359,14 +367,14 @@ def main() -> None:
             "",
             f"The broker alone, in the same run: a bare aiokafka consumer of its own topic, {broker_rate:,.0f}"
             f" events/s for {min(args.seconds, 30.0):g} s, delay from send to receipt, by how long the broker may"
-            " hold a fetch:",
+            " hold a fetch, with the broker's CPU over the run (a share of one core):",
             "",
-            "| fetch wait (ms) | events | p50 (s) | p99 (s) | max (s) |",
-            "|---:|---:|---:|---:|---:|",
+            "| fetch wait (ms) | events | p50 (s) | p99 (s) | max (s) | broker CPU |",
+            "|---:|---:|---:|---:|---:|---:|",
             *[
                 f"| {wait:,} | {len(lat):,} | {percentile(lat, 0.5):.3f} | {percentile(lat, 0.99):.3f} |"
-                f" {max(lat):.3f} |"
-                for wait, lat in broker
+                f" {max(lat):.3f} | {broker_cpu:.0%} |"
+                for wait, lat, broker_cpu in broker
             ],
             "",
             "Latency includes the allowed lateness by design: an end is judged once every partition's"
@@ -397,8 +405,13 @@ def main() -> None:
                 for c, w, f, r, _, lat, cpu in rows
             ],
             "broker_alone": [
-                {"fetch_max_wait_ms": wait, "p50_s": percentile(lat, 0.5), "p99_s": percentile(lat, 0.99)}
-                for wait, lat in broker
+                {
+                    "fetch_max_wait_ms": wait,
+                    "p50_s": percentile(lat, 0.5),
+                    "p99_s": percentile(lat, 0.99),
+                    "broker_cpu": broker_cpu,
+                }
+                for wait, lat, broker_cpu in broker
             ],
         },
         command,
