@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import statistics
 import subprocess
 import sys
@@ -48,7 +49,7 @@ from streams.settings import Settings
 from streams.simulate import simulate
 
 sys.path.insert(0, str(Path(__file__).parent))
-from local import cpu_seconds, local_servers  # noqa: E402 - benchmarks are scripts, not a package
+from local import CpuShares, local_servers  # noqa: E402 - benchmarks are scripts, not a package
 from report import provenance, read_result, write_result, write_section  # noqa: E402
 
 FAUST_FETCH_WAIT_MS = 1500  # fixed in faust/transport/drivers/aiokafka.py (_create_worker_consumer)
@@ -167,9 +168,9 @@ def broker_alone(rate: float, seconds: float, waits: list[int]) -> list[tuple[in
         settings, broker, _ = local_servers(stack, Path(tmp), app_id="bench-broker-latency")
         out = []
         for wait in waits:
-            cpu, wall = cpu_seconds(broker.process.pid), time.monotonic()
+            cpu = CpuShares({"broker": broker.process.pid})
             delays = asyncio.run(broker_latencies(settings, rate, seconds, wait))
-            out.append((wait, delays, (cpu_seconds(broker.process.pid) - cpu) / (time.monotonic() - wall)))
+            out.append((wait, delays, cpu.read()["broker"]))
         return out
 
 
@@ -259,12 +260,9 @@ def measure(
         # would move it (a stop, not the steady state measured here).
         tail_s = parse_duration(lateness, "--lateness") + 2 * settings.idle_after_s
         until_ms = time.time() * 1000 + seconds * 1000
-        cpu_before = {name: cpu_seconds(pid) for name, pid in live.pids.items()} | {"publisher": time.process_time()}
-        wall = time.monotonic()
+        shares = CpuShares(live.pids | {"publisher": os.getpid()})
         published = asyncio.run(publish_steadily(settings, live.events, rate, seconds + tail_s))
-        wall = time.monotonic() - wall
-        cpu_after = {name: cpu_seconds(pid) for name, pid in live.pids.items()} | {"publisher": time.process_time()}
-        cpu = {name: (cpu_after[name] - cpu_before[name]) / wall for name in cpu_before}
+        cpu = shares.read()
         deadline = time.monotonic() + 600
         while asyncio.run(committed_progress(settings))[0] < published:
             if worker.poll() is not None or time.monotonic() > deadline:

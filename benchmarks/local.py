@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,3 +33,16 @@ def cpu_seconds(pid: int) -> float:
     """User plus system CPU time of process ``pid`` so far (from /proc/<pid>/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuShares:
+    """The CPU time each process uses from now on, as a share of one core over the wall time since."""
+
+    def __init__(self, pids: Mapping[str, int]) -> None:
+        self._pids = dict(pids)
+        self._cpu = {name: cpu_seconds(pid) for name, pid in self._pids.items()}
+        self._wall = time.monotonic()
+
+    def read(self) -> dict[str, float]:
+        wall = time.monotonic() - self._wall
+        return {name: (cpu_seconds(pid) - self._cpu[name]) / wall for name, pid in self._pids.items()}

@@ -37,7 +37,7 @@ from streams.settings import Settings
 from streams.simulate import simulate, within_lateness
 
 sys.path.insert(0, str(Path(__file__).parent))
-from local import cpu_seconds, local_settings  # noqa: E402 - benchmarks are scripts, not a package
+from local import CpuShares, local_settings  # noqa: E402 - benchmarks are scripts, not a package
 from report import provenance, write_result, write_section  # noqa: E402
 from soak import publish  # noqa: E402
 
@@ -114,11 +114,7 @@ def pipeline_rung(settings: Settings, events: int, work: Path, workers: int = 1)
         for n in range(workers):
             env = settings_env(settings) | {"PARCELWATCH_DATA_DIR": str(work / f"{settings.app_id}-{n}")}
             running.append(start_worker(stack, env, work / f"{settings.app_id}-{n}.log"))
-        first_done, first_t, first_cpu = 0, 0.0, 0.0
-
-        def cpu() -> float:
-            return sum(cpu_seconds(worker.pid) for worker in running)
-
+        first_done, first_t = 0, 0.0
         while True:
             time.sleep(0.5)
             for n, worker in enumerate(running):
@@ -127,10 +123,11 @@ def pipeline_rung(settings: Settings, events: int, work: Path, workers: int = 1)
                     raise SystemExit(f"a worker exited with code {worker.returncode}; see {log}")
             done, _ = asyncio.run(committed_progress(settings))
             if done and not first_t:
-                first_done, first_t, first_cpu = done, time.perf_counter(), cpu()
+                first_done, first_t = done, time.perf_counter()
+                cpu = CpuShares({str(n): worker.pid for n, worker in enumerate(running)})
             if done >= events:
-                span = time.perf_counter() - first_t
-                return PipelineRun((done - first_done) / span, (cpu() - first_cpu) / span)
+                rate = (done - first_done) / (time.perf_counter() - first_t)
+                return PipelineRun(rate, sum(cpu.read().values()))
 
 
 def publish_stream(settings: Settings, work: Path, events: int) -> None:
