@@ -86,6 +86,14 @@ async def _same_step(
     return got.due, want.due
 
 
+async def _every_entity_key_expires(client: aioredis.Redis, prefix: str) -> int:
+    """Every records hash and anchors set of the run has an idle expiry; how many keys there are."""
+    keys = [key async for key in client.scan_iter(match=f"{prefix}:{{*", count=1000)]
+    ttls = [await client.pttl(key) for key in keys]
+    assert [k for k, ttl in zip(keys, ttls, strict=True) if ttl <= 0] == []
+    return len(keys)
+
+
 @given(
     st.lists(
         st.tuples(st.sampled_from(ENTITIES), parcel_updates(max_size=12), st.integers(0, 2), st.booleans()),
@@ -125,6 +133,7 @@ def test_redis_store_equals_memory_store(
             state = memory.states.get(entity)
             rkey = entity_keys(prefix, entity)[0]
             assert _records(await client.hgetall(rkey)) == (state.records if state else {})
+        await _every_entity_key_expires(client, prefix)
         await client.aclose()
 
     loop.run_until_complete(run())
@@ -185,6 +194,34 @@ def test_a_suppression_silences_one_rule_for_one_entity_until_it_expires_in_both
             assert [(a.rule_id, a.episode) for a in after.alerts if a.rule_id == "phone_day"] == [("phone_day", 1)]
         records = entity_keys(redis_store._prefix, ENTITIES[0])[0]
         assert await client.pttl(records) > 0  # the suppression's hash expires like every entity key
+        await client.aclose()
+
+    loop.run_until_complete(run())
+
+
+def test_anchors_first_written_under_a_long_suppression_expire_with_their_records(
+    redis_srv: RunningServer, loop: asyncio.AbstractEventLoop
+) -> None:
+    """The script refreshes a records hash's expiry only once it is a slack older than the idle expiry;
+    anchors written for the first time still get one, however recent the hash's is."""
+
+    async def run() -> None:
+        client = aioredis.from_url(redis_srv.url)
+        store = RedisWindowStore(client, CONFIG, prefix=next(_prefixes))
+        records, anchors = entity_keys(store._prefix, ENTITIES[0])
+        ttl_ms = CONFIG.idle_ttl_s * 1000
+        now_ms = 1_800_000_000_000
+        await store.suppress(ENTITIES[0], "phone_day", until_ms=now_ms + 2 * ttl_ms, now_ms=now_ms)
+        assert await client.exists(anchors) == 0
+        clock = ClockInput((PartitionReport(0, None, idle=True),), 1, 0, now_ms=now_ms)
+        update = ParcelUpdate("c:p1", 1_767_225_600_000, 0.0, 1.0, 1, "e1")
+        await store.apply([EntityUpdates(ENTITIES[0], (update,))], RULES, clock)
+        # never shortened to the idle expiry: both keep the suppression's
+        assert await client.pttl(records) > ttl_ms and await client.pttl(anchors) > ttl_ms
+        # a fresh entity: both get the idle expiry
+        await store.apply([EntityUpdates(ENTITIES[1], (update,))], RULES, clock)
+        for key in entity_keys(store._prefix, ENTITIES[1]):
+            assert ttl_ms - 60_000 < await client.pttl(key) <= ttl_ms
         await client.aclose()
 
     loop.run_until_complete(run())
@@ -255,6 +292,7 @@ def test_clusters_in_redis_equal_clusters_in_memory(
         for entity, state in memory.states.items():
             if entity.entity_type == "cluster":
                 assert _records(await client.hgetall(entity_keys(prefix, entity)[0])) == state.records
+        await _every_entity_key_expires(client, prefix)  # merged clusters' survivors included
         await client.aclose()
 
     loop.run_until_complete(run())
