@@ -4,9 +4,13 @@
 
 1. a raw aiokafka ``getmany`` loop (the ceiling for a Python consumer);
 2. a bare Faust agent that only counts (benchmarks/faust_counter.py), on Faust's own consumer and
-   on the worker's eager one (streams/eager_consumer.py);
+   on the worker's eager one (streams/eager_consumer.py); beside it, Faust's fetch loop with a
+   callback that only counts (benchmarks/faust_fetch_counter.py): what the agent's events and
+   stream cost on top of fetching;
 3. the full pipeline: a ``parcelwatch worker`` (validation, scoring, windows in Redis, alerts),
-   reading the canonical topic directly (adapters off), timed by its committed offsets;
+   reading the canonical topic directly (adapters off), timed by its committed offsets; it takes
+   its batches straight from the consumer (streams/batch_intake.py), and, as a variant, from a
+   Faust agent's stream;
 4. scale-out: two ``parcelwatch worker`` processes in one consumer group, with Redis keys of
    their own; their alert store must hold exactly the alerts of the one-worker rung.
 
@@ -153,12 +157,17 @@ def main() -> None:
         raw = asyncio.run(raw_rung(settings, args.events))
         bare = faust_rung(settings, args.events, variant=("aio", "stock"))["eps"]
         bare_eager = faust_rung(settings, args.events, variant=("aio", "eager"))["eps"]
+        fetch_loop = faust_rung(settings, args.events, "faust_fetch_counter.py", ("aio", "eager"))["eps"]
         bare_eager_uvloop = faust_rung(settings, args.events, variant=("uvloop", "eager"))["eps"]
         run = pipeline_rung(settings, args.events, work)
         stock = settings.model_copy(update={"app_id": "bench-stock", "redis_prefix": "pwst", "faust_consumer": "stock"})
         run_stock = pipeline_rung(stock, args.events, work)
         uv = settings.model_copy(update={"app_id": "bench-uvloop", "redis_prefix": "pwuv", "event_loop": "uvloop"})
         run_uvloop = pipeline_rung(uv, args.events, work)
+        by_stream = settings.model_copy(
+            update={"app_id": "bench-stream-intake", "redis_prefix": "pwsi", "intake": "stream"}
+        )
+        run_stream = pipeline_rung(by_stream, args.events, work)
         gc_default = settings.model_copy(
             update={"app_id": "bench-gc-default", "redis_prefix": "pwgc", "gc_young_threshold": 0}
         )
@@ -168,7 +177,7 @@ def main() -> None:
         one_alerts = asyncio.run(alert_ids(settings))
         others = {
             name: asyncio.run(alert_ids(s))
-            for name, s in (("two", two), ("stock", stock), ("uvloop", uv), ("gc", gc_default))
+            for name, s in (("two", two), ("stock", stock), ("uvloop", uv), ("gc", gc_default), ("stream", by_stream))
         }
     pipeline, pipeline_stock, pipeline_uvloop, two_workers = run.eps, run_stock.eps, run_uvloop.eps, run_two.eps
     pipeline_gc_default = run_gc_default.eps
@@ -183,15 +192,25 @@ def main() -> None:
         "8 partitions, one Tansu broker; each rung a consumer group of its own reading from the start, "
         "one after the other in one run. Pipeline: one `parcelwatch worker`, timed from its first committed "
         "offset to its last. The eager consumer (`streams/eager_consumer.py`, the worker's default) hands "
-        "each message to its stream without the four asyncio tasks per message of Faust's own.",
+        "each message on without the four asyncio tasks per message of Faust's own. The pipeline takes its "
+        "batches straight from the consumer's callback (`streams/batch_intake.py`, the worker's default), "
+        "not through Faust's events and an agent's stream.",
         "",
         "| rung | events/s | ratio to the rung above |",
         "|---|---|---|",
         f"| raw aiokafka `getmany` | {raw:,.0f} | |",
         f"| bare Faust agent, counting, Faust's own consumer | {bare:,.0f} | {bare / raw:.3f} |",
         f"| bare Faust agent, counting, eager consumer | {bare_eager:,.0f} | {bare_eager / bare:.3f} |",
-        f"| full pipeline (eager consumer) | {pipeline:,.0f} | {pipeline / bare_eager:.3f} "
+        f"| full pipeline (eager consumer, batch intake) | {pipeline:,.0f} | {pipeline / bare_eager:.3f} "
         f"({pipeline / bare:.3f} of the bare agent on Faust's own consumer) |",
+        "",
+        "Below the agent, in the same run: Faust's fetch loop on the eager consumer with a callback that only"
+        " counts (`benchmarks/faust_fetch_counter.py`; no events, no stream), beside the raw loop and the agent:",
+        "",
+        "| probe | events/s | ratio to raw aiokafka | ratio to the bare eager agent |",
+        "|---|---|---|---|",
+        f"| Faust's fetch loop, counting callback | {fetch_loop:,.0f} | {fetch_loop / raw:.3f} |"
+        f" {fetch_loop / bare_eager:.2f} |",
         "",
         "Beside the ladder, in the same run (worker CPU: the worker's user and system time over the timed"
         " span, as a share of one core; events per worker core: events/s divided by that share, what a"
@@ -200,6 +219,9 @@ def main() -> None:
         "| variant | events/s | ratio to its twin | worker CPU | events per worker core |",
         "|---|---|---|---:|---:|",
         f"| full pipeline (as above) | {pipeline:,.0f} | | {run.worker_cpu:.0%} | {run.eps_per_worker_core:,.0f} |",
+        f"| full pipeline, stream intake (`PARCELWATCH_INTAKE=stream`: a Faust agent's `noack_take`) |"
+        f" {run_stream.eps:,.0f} | {run_stream.eps / pipeline:.3f} (to the pipeline) | {run_stream.worker_cpu:.0%} |"
+        f" {run_stream.eps_per_worker_core:,.0f} |",
         f"| full pipeline on Faust's own consumer (`PARCELWATCH_FAUST_CONSUMER=stock`) | {pipeline_stock:,.0f} | "
         f"{pipeline_stock / pipeline:.3f} (to the pipeline) | {run_stock.worker_cpu:.0%} |"
         f" {run_stock.eps_per_worker_core:,.0f} |",
@@ -223,7 +245,8 @@ def main() -> None:
         "The two workers share this machine's 2 cores with each other, Redis and the broker. "
         f"The worker on Faust's own consumer raised {len(others['stock']):,}, {same('stock')} the eager one; "
         f"the uvloop worker {len(others['uvloop']):,}, {same('uvloop')} the asyncio one; "
-        f"the worker with Python's default collection {len(others['gc']):,}, {same('gc')} the default one.",
+        f"the worker with Python's default collection {len(others['gc']):,}, {same('gc')} the default one; "
+        f"the worker on the stream intake {len(others['stream']):,}, {same('stream')} the batch intake.",
         "",
         f"Target: the pipeline at >= 80% of the bare Faust agent; it is at {pipeline / bare_eager:.0%} of the "
         f"agent on the same (eager) consumer and {pipeline / bare:.0%} of the agent on Faust's own. "
@@ -237,8 +260,10 @@ def main() -> None:
         "bare_faust_eps": round(bare),
         "bare_faust_eager_eps": round(bare_eager),
         "bare_faust_eager_uvloop_eps": round(bare_eager_uvloop),
+        "faust_fetch_loop_eps": round(fetch_loop),
         "pipeline_eps": round(pipeline),
         "pipeline_stock_consumer_eps": round(pipeline_stock),
+        "pipeline_stream_intake_eps": round(run_stream.eps),
         "pipeline_uvloop_eps": round(pipeline_uvloop),
         "pipeline_gc_default_eps": round(pipeline_gc_default),
         "pipeline_eps_per_worker_core": round(run.eps_per_worker_core),

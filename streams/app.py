@@ -11,7 +11,7 @@ import base64
 import functools
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, NoReturn
 
 import faust
@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 from detectors.parcel_store import RedisParcelStore
 from detectors.rules import RuleSet, parse_duration
 from streams.adapters import ADAPTERS, Adapter, Rejected
+from streams.batch_intake import BatchIntake
 from streams.detection import Detection, StagedBatch, StreamClock
 from streams.eager_consumer import App as EagerApp
 from streams.health import Health
@@ -251,33 +252,67 @@ def create_app(settings: Settings, metrics: Metrics, health: Health) -> faust.Ap
     def partitions() -> int:
         return app.consumer.topic_partitions(canonical.get_topic_name()) or settings.partitions
 
-    @app.agent(canonical, name="parcelwatch.detect")
-    async def detect(stream: Any) -> None:
+    async def detect_batches(
+        batches: AsyncIterator[list[Any]], acknowledge: Callable[[list[Any]], Awaitable[None]]
+    ) -> None:
         """Two stages in flight: the next batch is staged (validated, scored, linked) while the
-        previous one's store call runs in Redis. Events are acknowledged, so their offsets may be
-        committed, only once their batch is applied: ``noack_take`` leaves that to us."""
+        previous one's store call runs in Redis. A batch's messages are acknowledged, so their
+        offsets may be committed, only once it is applied."""
 
-        async def apply(staged: StagedBatch, events: list[Any]) -> None:
+        async def apply(staged: StagedBatch, messages: list[Any]) -> None:
             try:
                 await detection.apply(staged)
             except Exception as exc:  # noqa: BLE001 - see exit_uncommitted
                 exit_uncommitted("detector", exc)
-            for event in events:
-                await stream.ack(event)
+            await acknowledge(messages)
 
         applying: asyncio.Task[None] | None = None
         try:
-            async for events in stream.noack_take(settings.batch_size, within=settings.batch_within_s):
+            async for messages in batches:
                 try:
-                    staged = await detection.stage(events, app.consumer, canonical.get_topic_name(), partitions())
+                    staged = await detection.stage(messages, app.consumer, canonical.get_topic_name(), partitions())
                 except Exception as exc:  # noqa: BLE001 - see exit_uncommitted
                     exit_uncommitted("detector", exc)
                 if applying is not None:
                     await applying
-                applying = asyncio.ensure_future(apply(staged, events))
+                applying = asyncio.ensure_future(apply(staged, messages))
         finally:
             if applying is not None:
                 await applying
+
+    if settings.intake == "batch":
+        intake = BatchIntake(app, canonical.get_topic_name(), settings.batch_size, 4 * settings.batch_size)
+        app.topics.add(canonical)  # subscribed without an agent: the intake takes its messages
+        intake.install()
+
+        async def taken() -> AsyncIterator[list[Any]]:
+            while True:
+                yield await intake.take(settings.batch_within_s)
+
+        async def acknowledge_messages(messages: list[Any]) -> None:
+            intake.acknowledge(messages)
+
+        @app.task
+        async def detect() -> None:
+            await detect_batches(taken(), acknowledge_messages)
+
+    else:
+
+        @app.agent(canonical, name="parcelwatch.detect")
+        async def detect_stream(stream: Any) -> None:
+            """``noack_take`` leaves acknowledging the events to us."""
+            by_message: dict[int, Any] = {}
+
+            async def batches() -> AsyncIterator[list[Any]]:
+                async for events in stream.noack_take(settings.batch_size, within=settings.batch_within_s):
+                    by_message.update((id(event.message), event) for event in events)
+                    yield [event.message for event in events]
+
+            async def acknowledge_events(messages: list[Any]) -> None:
+                for message in messages:
+                    await stream.ack(by_message.pop(id(message)))
+
+            await detect_batches(batches(), acknowledge_events)
 
     @app.timer(interval=1.0, name="parcelwatch.clock")
     async def clock_tick() -> None:

@@ -164,12 +164,10 @@ class Detection:
             self.detector = replace(self.detector, rules=rules)
             self.window_config = config
 
-    async def handle(self, events: Sequence[Any], consumer: Any, topic: str, partitions: int) -> None:
-        """Both stages of a batch, one after the other."""
-        await self.apply(await self.stage(events, consumer, topic, partitions))
-
-    async def stage(self, events: Sequence[Any], consumer: Any, topic: str, partitions: int) -> StagedBatch:
+    async def stage(self, messages: Sequence[Any], consumer: Any, topic: str, partitions: int) -> StagedBatch:
         """First stage: validate (dead-lettering what fails), score, link; no store call.
+
+        ``messages``: Faust's messages of the canonical topic (raw bytes values), in the order read.
 
         The worker stages the next batch while the previous one's store call runs in Redis. The
         batch's partition reports are taken here, so that they say what the batch will have
@@ -179,18 +177,17 @@ class Detection:
             started = time.perf_counter()
             valid: list[ParcelEvent] = []
             where: dict[int, Any] = {}
-            self.metrics.events_consumed.labels(source="canonical").inc(len(events))
-            for event in events:
-                msg = event.message
+            self.metrics.events_consumed.labels(source="canonical").inc(len(messages))
+            for msg in messages:
                 try:
-                    value = event.value
+                    value = msg.value
                     if not isinstance(value, bytes | bytearray):
                         raise InvalidEvent("not_json", f"message value has type {type(value).__name__}")
                     parsed = parse(bytes(value))
                 except InvalidEvent as exc:
                     self.clock.observe(msg.partition, msg.offset, None)
                     self.metrics.events_processed.labels(source="canonical", outcome="dead_letter").inc()
-                    await self._dead_letter(exc.reason, exc.detail, "validate", msg, event.value)
+                    await self._dead_letter(exc.reason, exc.detail, "validate", msg, msg.value)
                     continue
                 self.clock.observe(msg.partition, msg.offset, parsed.event_time_ms)
                 where[id(parsed)] = msg

@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     batch_size: int = Field(1000, ge=1, description="events per detector batch")
     batch_within_s: float = Field(0.2, gt=0, description="longest wait to fill a batch")
     event_loop: Literal["asyncio", "uvloop"] = Field("asyncio", description="the worker's event loop")
+    intake: Literal["batch", "stream"] = Field(
+        "batch",
+        description="how the detector takes the canonical topic: batch (messages straight from the consumer) or "
+        "stream (a Faust agent's stream of events)",
+    )
     faust_consumer: Literal["eager", "stock"] = Field(
         "eager", description="Faust's Kafka consumer: eager (no tasks per message) or stock"
     )

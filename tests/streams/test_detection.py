@@ -87,15 +87,10 @@ class _Partition:
 
 @dataclass(frozen=True)
 class _Message:
+    """What the worker reads of a Faust message: its place and its raw value."""
+
     partition: int
     offset: int
-
-
-@dataclass(frozen=True)
-class _Event:
-    """What the worker reads of a Faust event: its message's place and its raw value."""
-
-    message: _Message
     value: bytes
 
 
@@ -122,7 +117,7 @@ def test_a_tick_never_reports_a_staged_batch_before_its_store_call(redis_srv: Ru
     values = [
         orjson.dumps(orjson.loads(line) | {"event_time": t}) for line, t in zip(lines, (t1, t1 - 60_000), strict=True)
     ]
-    events = [_Event(_Message(0, offset), value) for offset, value in enumerate(values)]
+    events = [_Message(0, offset, value) for offset, value in enumerate(values)]
     dead: list[tuple[Any, ...]] = []
 
     async def dead_letter(*args: Any) -> None:

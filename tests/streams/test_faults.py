@@ -61,8 +61,10 @@ def worker_env(settings: Settings, workdir: Path) -> dict[str, str]:
 
 
 def with_metrics(settings: Settings) -> Settings:
-    """Own /metrics port; a dead worker's alerts are reclaimed after 10 s rather than 60."""
-    return settings.model_copy(update={"metrics_port": free_port(), "alert_reclaim_s": 10})
+    """Own /metrics port; a dead worker's alerts are reclaimed after 10 s rather than 60. Batches of
+    100, not 1,000: a worker reads this stream in a few seconds, about as long as Faust takes between
+    two commits, and a fault must land while most of it is still uncommitted."""
+    return settings.model_copy(update={"metrics_port": free_port(), "alert_reclaim_s": 10, "batch_size": 100})
 
 
 def readiness(settings: Settings) -> tuple[int, str]:
