@@ -14,8 +14,9 @@ before. What Faust's path does for a message and matters here is done here too:
   once its batch is applied, so that offsets are committed only for applied events, and a
   rebalance waits for the batch in hand (``Consumer.wait_empty``);
 - the callback waits while Faust suspends the flow for a rebalance, and the buffer is one of the
-  queues Faust clears then: buffered messages of the partitions being given up are not processed,
-  the new owner reads them from the committed offset;
+  queues Faust's flow control clears, when the flow is suspended and again when it resumes:
+  buffered messages are dropped unprocessed, and read again from the committed offsets (Faust
+  seeks to them on every assignment) by whichever worker then holds their partitions;
 - a full buffer makes the fetch loop wait: memory stays bounded when the detector falls behind.
 """
 
