@@ -38,6 +38,12 @@ from streams.metrics import BATCH_STEPS, Metrics
 from streams.retry import with_retry
 
 log = logging.getLogger("parcelwatch.detect")
+# Staging yields to the event loop this often (messages). A full intake buffer hands a batch over
+# without suspending, and the previous batch's store call is sent only a few loop turns after it
+# is scheduled: without these yields the call would go out once staging ends, and Redis and the
+# worker would take turns instead of working side by side (benchmarks/throughput.py). Faust's
+# fetch loop and timers are served meanwhile too.
+YIELD_EVERY = 100
 
 
 def polled_s_ago(consumer: Any, tp: Any) -> float | None:
@@ -178,7 +184,9 @@ class Detection:
             valid: list[ParcelEvent] = []
             where: dict[int, Any] = {}
             self.metrics.events_consumed.labels(source="canonical").inc(len(messages))
-            for msg in messages:
+            for n, msg in enumerate(messages, 1):
+                if n % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
                 try:
                     value = msg.value
                     if not isinstance(value, bytes | bytearray):
