@@ -10,6 +10,7 @@ import functools
 import hashlib
 import hmac
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -124,7 +125,7 @@ def clear_identities(event: ParcelEvent) -> dict[str, str]:
     found = dict(_sender_identities(scope, sender.phone, sender.account_id, sender.address))
     found.update(_recipient_identities(scope, recipient.phone, recipient.account_id, recipient.address))
     if event.pickup_point:
-        found["pickup_point"] = f"{squeeze(event.courier)}|{squeeze(event.pickup_point)}"
+        found.update(_pickup_identities(event.courier, event.pickup_point))
     return found
 
 
@@ -133,8 +134,6 @@ def _account(scope: str, account_id: str | None) -> str | None:
     return f"{squeeze(scope)}|{squeeze(account_id)}" if account_id else None
 
 
-# A sender ships many parcels, a recipient gets several: each side's identifiers are cached whole.
-@functools.lru_cache(maxsize=65536)
 def _sender_identities(
     scope: str, phone: str | None, account_id: str | None, address: Address | None
 ) -> tuple[tuple[str, str], ...]:
@@ -146,7 +145,6 @@ def _sender_identities(
     return tuple((kind, value) for kind, value in found if value)
 
 
-@functools.lru_cache(maxsize=65536)
 def _recipient_identities(
     scope: str, phone: str | None, account_id: str | None, address: Address | None
 ) -> tuple[tuple[str, str], ...]:
@@ -157,10 +155,17 @@ def _recipient_identities(
     return tuple((kind, value) for kind, value in found if value)
 
 
+def _pickup_identities(courier: str, pickup_point: str) -> tuple[tuple[str, str], ...]:
+    return (("pickup_point", f"{squeeze(courier)}|{squeeze(pickup_point)}"),)
+
+
+Side = Callable[..., tuple[tuple[str, str], ...]]
+
+
 class Pseudonymizer:
     """Keyed pseudonyms: stable for one secret, unlinkable without it."""
 
-    __slots__ = ("_secret", "key", "ref")
+    __slots__ = ("_pickup", "_recipient", "_secret", "_sender", "key", "ref")
 
     def __init__(self, secret: bytes) -> None:
         if len(secret) < 16:
@@ -169,6 +174,11 @@ class Pseudonymizer:
         # Per instance, so that the caches never outlive (or mix) secrets.
         self.key = functools.lru_cache(maxsize=262144)(self._key)
         self.ref = functools.lru_cache(maxsize=262144)(self._ref)
+        # A sender ships many parcels, a recipient gets several, a pickup point serves many: each
+        # side's entities are cached whole (naming and keying them was a sixth of the worker's time).
+        self._sender = functools.lru_cache(maxsize=65536)(functools.partial(self._refs, _sender_identities))
+        self._recipient = functools.lru_cache(maxsize=65536)(functools.partial(self._refs, _recipient_identities))
+        self._pickup = functools.lru_cache(maxsize=4096)(functools.partial(self._refs, _pickup_identities))
 
     def __repr__(self) -> str:
         return "Pseudonymizer(secret=<hidden>)"
@@ -180,11 +190,22 @@ class Pseudonymizer:
     def _ref(self, entity_type: str, clear: str) -> EntityRef:
         return EntityRef(entity_type, self.key(entity_type, clear))
 
-    def entities(self, event: ParcelEvent) -> list[tuple[EntityRef, str]]:
-        """Each entity of ``event`` with its clear identifier (kept only for alert labels)."""
-        return [(self.ref(kind, clear), clear) for kind, clear in clear_identities(event).items()]
+    def _refs(self, side: Side, *identifiers: object) -> tuple[tuple[EntityRef, str], ...]:
+        return tuple((self.ref(kind, clear), clear) for kind, clear in side(*identifiers))
 
-    def nodes(self, event: ParcelEvent, entities: list[tuple[EntityRef, str]]) -> tuple[str, ...]:
+    def entities(self, event: ParcelEvent) -> tuple[tuple[EntityRef, str], ...]:
+        """Each entity of ``event`` with its clear identifier (kept only for alert labels), in the
+        order of :func:`clear_identities`."""
+        scope = event.platform or event.courier
+        sender, recipient = event.sender, event.recipient
+        found = self._sender(scope, sender.phone, sender.account_id, sender.address) + self._recipient(
+            scope, recipient.phone, recipient.account_id, recipient.address
+        )
+        if event.pickup_point:
+            found += self._pickup(event.courier, event.pickup_point)
+        return found
+
+    def nodes(self, event: ParcelEvent, entities: Sequence[tuple[EntityRef, str]]) -> tuple[str, ...]:
         """The sender's strong identifiers as ``type:pseudonym``, sorted: what links identities into clusters."""
         found = [f"{ref.entity_type}:{ref.key}" for ref, _ in entities if ref.entity_type in NODE_TYPES]
         room = normalise_room(event.sender.address)

@@ -20,48 +20,25 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from detectors.events import Address, Dimensions, Item, ParcelEvent, Party
+from detectors.events import Address, Country, Dimensions, Item, ParcelEvent, Party, Text16, Text64
 
 # orjson reads an integer beyond 64 bits as a float; msgspec would keep it an int. Such integers
 # are refused here and judged the schema's way.
 _INT_MAX = 2**63 - 1
 
-_Country = Annotated[str, msgspec.Meta(pattern="^[A-Z]{2}$")]
 _Currency = Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")]
 _HsCode = Annotated[str, msgspec.Meta(pattern="^[0-9]{4,10}$")]
-_Text16 = Annotated[str, msgspec.Meta(max_length=16)]
-_Text32 = Annotated[str, msgspec.Meta(max_length=32)]
-_Text64 = Annotated[str, msgspec.Meta(max_length=64)]
-_Text128 = Annotated[str, msgspec.Meta(max_length=128)]
-_Text256 = Annotated[str, msgspec.Meta(max_length=256)]
 # Numbers stay ints when written as ints, as orjson leaves them.
 _Positive = Annotated[int, msgspec.Meta(gt=0, le=_INT_MAX)] | Annotated[float, msgspec.Meta(gt=0)]
 _NonNegative = Annotated[int, msgspec.Meta(ge=0, le=_INT_MAX)] | Annotated[float, msgspec.Meta(ge=0)]
 _Weight = Annotated[int, msgspec.Meta(gt=0, le=100000)] | Annotated[float, msgspec.Meta(gt=0, le=100000)]
 
 
-class _Address(msgspec.Struct):
-    country: _Country | None = None
-    province: _Text64 | None = None
-    city: _Text64 | None = None
-    district: _Text64 | None = None
-    street: _Text256 | None = None
-    postcode: _Text16 | None = None
-
-
-class _Party(msgspec.Struct):
-    name: _Text128 | None = None
-    phone: _Text32 | None = None
-    account_id: _Text64 | None = None
-    company: _Text128 | None = None
-    address: _Address | None = None
-
-
 class _Item(msgspec.Struct):
     description: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
     quantity: _Positive
     hs_code: _HsCode | None = None
-    unit: _Text16 | None = None
+    unit: Text16 | None = None
     unit_volume_ml: _Positive | None = None
     value: _NonNegative | None = None
     currency: _Currency | None = None
@@ -81,15 +58,15 @@ class _Event(msgspec.Struct):
     event_time: Annotated[int, msgspec.Meta(ge=0, le=_INT_MAX)] | str
     courier: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
     channel: Literal["express", "ltl", "cross_border_ecommerce", "postal"]
-    sender: _Party
-    recipient: _Party
+    sender: Party  # decoded as they are kept (detectors/events.py)
+    recipient: Party
     items: Annotated[list[_Item], msgspec.Meta(min_length=1, max_length=200)]
     schema_version: Literal[1] | msgspec.UnsetType = msgspec.UNSET  # absent or 1; null is not the const
-    platform: _Text64 | None = None
-    order_id: _Text64 | None = None
-    pickup_point: _Text64 | None = None
-    destination_country: _Country | None = None
-    transit_countries: list[_Country] = []
+    platform: Text64 | None = None
+    order_id: Text64 | None = None
+    pickup_point: Text64 | None = None
+    destination_country: Country | None = None
+    transit_countries: list[Country] = []
     declared_weight_kg: _Weight | None = None
     measured_weight_kg: _Weight | None = None
     dimensions_cm: _Dimensions | None = None
@@ -101,25 +78,18 @@ _DECODER = msgspec.json.Decoder(_Event)
 Refused = msgspec.DecodeError
 
 
-_NO_FIELD_SET = (None,) * 6
+_NO_FIELD_SET = Address()
 
 
-def _address(a: _Address | None) -> Address | None:
-    if a is None:
-        return None
-    fields = (a.country, a.province, a.city, a.district, a.street, a.postcode)
-    if fields == _NO_FIELD_SET:
+def _check_address(p: Party) -> Party:
+    if p.address == _NO_FIELD_SET:
         # {} is no address to the schema's way, {"city": null} one with no field set: let it judge.
         raise Refused("an address with no field set")
-    return Address(*fields)
+    return p
 
 
 def _item(i: _Item) -> Item:
     return Item(i.description, float(i.quantity), i.hs_code, i.unit, i.unit_volume_ml, i.value, i.currency)
-
-
-def _party(p: _Party) -> Party:
-    return Party(p.name, p.phone, p.account_id, p.company, _address(p.address))
 
 
 def decode(raw: bytes, event_time_ms: Callable[[int | str], int]) -> ParcelEvent:
@@ -136,8 +106,8 @@ def decode(raw: bytes, event_time_ms: Callable[[int | str], int]) -> ParcelEvent
         event_time_ms=event_time_ms(e.event_time),
         courier=e.courier,
         channel=e.channel,
-        sender=_party(e.sender),
-        recipient=_party(e.recipient),
+        sender=_check_address(e.sender),
+        recipient=_check_address(e.recipient),
         items=tuple(_item(i) for i in e.items),
         platform=e.platform,
         order_id=e.order_id,

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from detectors.entities import Pseudonymizer, clear_identities, normalise_building, normalise_phone
@@ -49,6 +51,27 @@ def test_pseudonyms_are_keyed_stable_and_never_clear() -> None:
     assert "a" * 32 not in repr(one)
     with pytest.raises(ValueError):
         Pseudonymizer(b"short")
+
+
+def test_cached_entities_are_the_clear_identities_keyed_in_order() -> None:
+    """The pseudonymizer caches each side of an event whole; what it names must stay what
+    ``clear_identities`` names, for every event of the replay stream, seen once and seen again."""
+    from pathlib import Path
+
+    from detectors.errors import InvalidEvent
+    from detectors.validation import parse
+
+    events = []
+    for line in (Path(__file__).parents[1] / "data" / "replay_stream.jsonl").read_bytes().splitlines()[:3000]:
+        with contextlib.suppress(InvalidEvent):  # the stream holds bad records on purpose
+            events.append(parse(line))
+    pseudonymizer = Pseudonymizer(b"a" * 32)
+    for event in events + events:
+        expected = list(clear_identities(event).items())
+        found = pseudonymizer.entities(event)
+        assert [(ref.entity_type, clear) for ref, clear in found] == expected
+        assert [ref.key for ref, _ in found] == [pseudonymizer.key(kind, clear) for kind, clear in expected]
+    assert any(event.pickup_point for event in events)
 
 
 def test_one_room_written_four_ways_is_one_node_and_a_building_alone_is_none() -> None:
