@@ -27,7 +27,9 @@
 -- ARGV[1]: JSON {cfg = {retention_ms, max_parcels, max_evidence, ttl_ms, partitions, lateness_ms, due_limit, now_ms,
 --                       prefix, cluster_limit}, links = {{time_ms, entry JSON}},
 --               rules = {entity_type = {{id, width_ms, threshold, min_parcels, factor, severity, window_s}}},
---               entities = {{et, key, u = {{parcel, time_ms, mass, weight, rank, event_id, cancelled(0/1), reasons}}}},
+--               rows = {{parcel, time_ms, mass, weight, rank, event_id, cancelled(0/1), reasons,
+--                        the record it writes where it is new, time_ms as text}},
+--               entities = {{et, key, u = {numbers of its rows}}},
 --               reports = {{partition, max_ms or '', idle 0/1}}}
 -- The progress the batch is refused and judged with is read before this call's reports are merged
 -- (detectors/windows.py: progress); once they are merged, the entities the new progress made due
@@ -65,6 +67,10 @@ local check_until, late_before = stream_progress()
 local max_parcels, max_evidence, ttl = cfg.max_parcels, cfg.max_evidence, cfg.ttl_ms
 
 local function fmt(x) return string.format('%.17g', x) end
+-- Times and ranks are whole numbers: '%d' writes them without the floating-point formatter, which
+-- Lua also uses for a number handed to redis.call as it is.
+local function int(x) return string.format('%d', x) end
+local ttl_text = int(ttl)
 -- The shortest decimal that reads back as the same double (masses like 0.1 need 3 bytes, not 19).
 local function short(x)
   local s = string.format('%.15g', x)
@@ -102,8 +108,14 @@ local function decode(raw)
           vid = string.sub(raw, pos)}
 end
 
+-- Most masses are zero.
+local function mass(x)
+  if x == 0 then return '0' end
+  return short(x)
+end
+
 local function encode(rec)
-  return table.concat({fmt(rec.a), short(rec.m), short(rec.w), fmt(rec.r), rec.vt == rec.a and '' or fmt(rec.vt),
+  return table.concat({int(rec.a), mass(rec.m), short(rec.w), int(rec.r), rec.vt == rec.a and '' or int(rec.vt),
                        rec.c and '1' or '0', rec.rs, rec.vid}, '|')
 end
 
@@ -127,6 +139,9 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from)
   local wm_raw, cf_raw, ct_raw = unpack(redis.call('HMGET', rkey, 'wm', 'cf', 'ct'))
   local wm = wm_raw and tonumber(wm_raw) or nil
   local wm_before = wm
+  -- No watermark: no update was ever accepted here, so the entity holds no record and no anchor
+  -- but those this call writes (most entities touched are new: a recipient, a building).
+  local fresh, written, oldest = not wm_raw, 0, nil
   local lo, hi = nil, nil
   local function touch(x)
     if lo == nil or x < lo then lo = x end
@@ -177,14 +192,17 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from)
         end
         if dirty then
           redis.call('HSET', rkey, pid, encode(rec))
-          redis.call('ZADD', zkey, rec.a, pid)
+          redis.call('ZADD', zkey, int(rec.a), pid)
         end
       end
     else
       advance(t)
+      -- A new record: the batch's rows carry it written out (and its time), cluster entries do not.
       local rec = {a = t, m = cancel and 0 or mass, w = weight, r = rank, vt = t, vid = vid, c = cancel, rs = rs}
-      redis.call('HSET', rkey, pid, encode(rec))
-      redis.call('ZADD', zkey, t, pid)
+      redis.call('HSET', rkey, pid, u[9] or encode(rec))
+      redis.call('ZADD', zkey, u[10] or int(t), pid)
+      written = written + 1
+      if oldest == nil or t < oldest then oldest = t end
       if cancel then
         status = 'retracted'
       else
@@ -196,7 +214,7 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from)
   end
 
   if wm ~= nil and wm ~= wm_before then
-    redis.call('HSET', rkey, 'wm', fmt(wm))
+    redis.call('HSET', rkey, 'wm', int(wm))
   end
 
   local rules = req.rules[ent.et] or {}
@@ -217,14 +235,19 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from)
   if wm ~= nil then
     local horizon = math.min(wm, check_until)
     if cf ~= nil then horizon = math.min(horizon, cf) end
-    local cutoff = '(' .. fmt(horizon - retention)
-    local old = redis.call('ZRANGEBYSCORE', zkey, '-inf', cutoff)
-    if #old > 0 then
-      hdel_chunks(rkey, old)
-      redis.call('ZREMRANGEBYSCORE', zkey, '-inf', cutoff)
-      stats.pruned = stats.pruned + #old
+    local n = written
+    -- A fresh entity holds only the records this call wrote: none to prune below the oldest of
+    -- them, and their number is known.
+    if not (fresh and oldest ~= nil and oldest >= horizon - retention) then
+      local cutoff = '(' .. fmt(horizon - retention)
+      local old = redis.call('ZRANGEBYSCORE', zkey, '-inf', cutoff)
+      if #old > 0 then
+        hdel_chunks(rkey, old)
+        redis.call('ZREMRANGEBYSCORE', zkey, '-inf', cutoff)
+        stats.pruned = stats.pruned + #old
+      end
+      n = redis.call('ZCARD', zkey)
     end
-    local n = redis.call('ZCARD', zkey)
     if n > max_parcels then
       local popped = redis.call('ZPOPMIN', zkey, n - max_parcels)
       local members = {}
@@ -322,19 +345,24 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from)
   end
 
 
-  if ttl > 0 then
-    -- never shorten: an analyst's suppression may reach further than the idle expiry
+  -- Both keys carry one expiry, and it is never shortened: an analyst's suppression may reach
+  -- further than the idle expiry. A fresh entity's records hash has none yet (NX), unless a
+  -- suppression came first.
+  if ttl > 0 and not (fresh and written > 0 and redis.call('PEXPIRE', rkey, ttl_text, 'NX') == 1
+                      and redis.call('PEXPIRE', zkey, ttl_text)) then
     local left = redis.call('PTTL', rkey)
     if left < ttl then
-      redis.call('PEXPIRE', rkey, ttl)
+      redis.call('PEXPIRE', rkey, ttl_text)
       left = ttl
     end
-    redis.call('PEXPIRE', zkey, left)
+    redis.call('PEXPIRE', zkey, int(left))
   end
 end
 
 local later = {}
+local rows = req.rows
 for i, ent in ipairs(req.entities) do
+  for k, row in ipairs(ent.u) do ent.u[k] = rows[row] end
   if ent.et == 'cluster' then
     later[#later + 1] = ent.key
   else

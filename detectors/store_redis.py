@@ -67,6 +67,17 @@ return 1
 """
 
 
+def new_record(u: ParcelUpdate) -> str:
+    """The record an entity's first accepted update writes, as the script encodes one (``encode``):
+    anchor and version time are the update's time (the version's left empty for it). Written here
+    once per update, not in Lua once per entity: formatting numbers was a fifth of the script's time."""
+    mass = 0.0 if u.cancelled else u.mass_kg
+    return (
+        f"{u.event_time_ms}|{float(mass)!r}|{float(u.weight_kg)!r}|{u.rank}||{1 if u.cancelled else 0}"
+        f"|{','.join(u.reasons)}|{u.event_id}"
+    )
+
+
 def entity_keys(prefix: str, entity: EntityRef) -> list[str]:
     base = f"{prefix}:{{{entity.tag}}}"
     return [f"{base}:r", f"{base}:z"]
@@ -123,13 +134,16 @@ class RedisWindowStore:
     ) -> tuple[list[str], bytes]:
         keys: list[str] = []
         entities: list[dict[str, Any]] = []
-        # An event's update goes to each of its entities (about four): its row is built once.
-        rows: dict[int, list[object]] = {}
+        # An event's update goes to each of its entities (two or three): its row is sent once, and
+        # each entity names it by number (from 1, as Lua counts).
+        rows: list[list[object]] = []
+        numbers: dict[int, int] = {}
 
-        def row(update: ParcelUpdate) -> list[object]:
-            found = rows.get(id(update))
+        def row(update: ParcelUpdate) -> int:
+            found = numbers.get(id(update))
             if found is None:
-                found = rows[id(update)] = update_row(update)
+                rows.append([*update_row(update), new_record(update), str(update.event_time_ms)])
+                found = numbers[id(update)] = len(rows)
             return found
 
         for group in groups:
@@ -165,6 +179,7 @@ class RedisWindowStore:
                 # every judged type: the call also judges entities its reports made due, of any type
                 for kind in sorted(rules.entity_types | {CLUSTER})
             },
+            "rows": rows,
             "entities": entities,
             "reports": [
                 [r.partition, "" if r.max_event_ms is None else str(r.max_event_ms), 1 if r.idle else 0]
