@@ -175,7 +175,7 @@ class Pseudonymizer:
         self.key = functools.lru_cache(maxsize=262144)(self._key)
         self.ref = functools.lru_cache(maxsize=262144)(self._ref)
         # A sender ships many parcels, a recipient gets several, a pickup point serves many: each
-        # side's entities are cached whole (naming and keying them was a sixth of the worker's time).
+        # side's entities are cached whole (naming and keying them was among the worker's largest costs).
         self._sender = functools.lru_cache(maxsize=65536)(functools.partial(self._refs, _sender_identities))
         self._recipient = functools.lru_cache(maxsize=65536)(functools.partial(self._refs, _recipient_identities))
         self._pickup = functools.lru_cache(maxsize=4096)(functools.partial(self._refs, _pickup_identities))

@@ -5,9 +5,10 @@ sees these frozen records.
 
 ``Address`` and ``Party`` are frozen msgspec structs, not dataclasses: the worker's decoder
 (:mod:`detectors.wire`) builds them straight from the record, where copying each into a frozen
-dataclass took two thirds of decoding an event (benchmarks/core_stages.py), and they hash faster
-as cache keys (:mod:`detectors.entities`). Their fields carry the contract's bounds, which msgspec
-checks when it decodes a record and never when a record is built in code.
+dataclass cost more than decoding the record (benchmarks/core_stages.py times the whole
+decoding), and they hash faster as cache keys (:mod:`detectors.entities`). Their fields carry
+the contract's bounds, which msgspec checks when it decodes a record and never when a record is
+built in code.
 """
 
 from __future__ import annotations

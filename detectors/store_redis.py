@@ -70,7 +70,7 @@ return 1
 def new_record(u: ParcelUpdate) -> str:
     """The record an entity's first accepted update writes, as the script encodes one (``encode``):
     anchor and version time are the update's time (the version's left empty for it). Written here
-    once per update, not in Lua once per entity: formatting numbers was a fifth of the script's time."""
+    once per update, not in Lua once per entity: formatting numbers was much of the script's time."""
     mass = 0.0 if u.cancelled else u.mass_kg
     return (
         f"{u.event_time_ms}|{float(mass)!r}|{float(u.weight_kg)!r}|{u.rank}||{1 if u.cancelled else 0}"
