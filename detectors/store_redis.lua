@@ -109,13 +109,13 @@ local function decode(raw)
 end
 
 -- Most masses are zero.
-local function mass(x)
+local function mass_text(x)
   if x == 0 then return '0' end
   return short(x)
 end
 
 local function encode(rec)
-  return table.concat({int(rec.a), mass(rec.m), short(rec.w), int(rec.r), rec.vt == rec.a and '' or int(rec.vt),
+  return table.concat({int(rec.a), mass_text(rec.m), short(rec.w), int(rec.r), rec.vt == rec.a and '' or int(rec.vt),
                        rec.c and '1' or '0', rec.rs, rec.vid}, '|')
 end
 
@@ -193,6 +193,8 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from)
         if dirty then
           redis.call('HSET', rkey, pid, encode(rec))
           redis.call('ZADD', zkey, int(rec.a), pid)
+          -- a fresh entity's record written earlier in this call may move to an earlier anchor
+          if oldest ~= nil and rec.a < oldest then oldest = rec.a end
         end
       end
     else
