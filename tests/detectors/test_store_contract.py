@@ -167,6 +167,30 @@ def test_one_round_trip_per_batch_and_pending_alerts_are_handed_out_once_until_r
     loop.run_until_complete(run())
 
 
+def test_a_new_entitys_record_moved_beyond_retention_in_its_first_call_is_pruned_in_both_stores(
+    redis_srv: RunningServer, loop: asyncio.AbstractEventLoop
+) -> None:
+    """The script skips the prune for an entity it sees first, from the oldest anchor it wrote. A
+    batch reaching further than the retention past the stream's progress can move a record of that
+    entity below the cutoff in the same call: a second event of its parcel, earlier and not late."""
+
+    async def run() -> None:
+        client = aioredis.from_url(redis_srv.url)
+        prefix = next(_prefixes)
+        redis_store, memory = RedisWindowStore(client, CONFIG, prefix=prefix), MemoryWindowStore(CONFIG)
+        t = 1_767_225_600_000
+        idle = tuple(PartitionReport(p, t, True) for p in range(3))  # judged at once; late before t - lateness
+        due = await _same_step(redis_store, memory, [], RULES, idle, ((), ()), [])
+        later = t + 2 * CONFIG.retention_s * 1000
+        ups = (ParcelUpdate("p", later, 0.0, 4.0, 1, "e2"), ParcelUpdate("p", t, 0.0, 4.0, 1, "e1"))
+        await _same_step(redis_store, memory, [EntityUpdates(ENTITIES[0], ups)], RULES, idle, due, [])
+        assert memory.states[ENTITIES[0]].records == {}  # anchored at t, below later - retention: pruned
+        assert _records(await client.hgetall(entity_keys(prefix, ENTITIES[0])[0])) == {}
+        await client.aclose()
+
+    loop.run_until_complete(run())
+
+
 def test_a_suppression_silences_one_rule_for_one_entity_until_it_expires_in_both_stores(
     redis_srv: RunningServer, loop: asyncio.AbstractEventLoop
 ) -> None:
