@@ -120,13 +120,7 @@ def normalise_person(name: str | None, address: Address | None) -> str | None:
 
 def clear_identities(event: ParcelEvent) -> dict[str, str]:
     """Entity type -> normalised clear identifier, for each entity the event names."""
-    scope = event.platform or event.courier
-    sender, recipient = event.sender, event.recipient
-    found = dict(_sender_identities(scope, sender.phone, sender.account_id, sender.address))
-    found.update(_recipient_identities(scope, recipient.phone, recipient.account_id, recipient.address))
-    if event.pickup_point:
-        found.update(_pickup_identities(event.courier, event.pickup_point))
-    return found
+    return {kind: clear for side, fields in _sides(event) for kind, clear in side(*fields)}
 
 
 def _account(scope: str, account_id: str | None) -> str | None:
@@ -162,10 +156,23 @@ def _pickup_identities(courier: str, pickup_point: str) -> tuple[tuple[str, str]
 Side = Callable[..., tuple[tuple[str, str], ...]]
 
 
+def _sides(event: ParcelEvent) -> tuple[tuple[Side, tuple[object, ...]], ...]:
+    """Each side of the event (sender, recipient, pickup point) and the fields it names entities from."""
+    scope = event.platform or event.courier
+    sender, recipient = event.sender, event.recipient
+    sides: tuple[tuple[Side, tuple[object, ...]], ...] = (
+        (_sender_identities, (scope, sender.phone, sender.account_id, sender.address)),
+        (_recipient_identities, (scope, recipient.phone, recipient.account_id, recipient.address)),
+    )
+    if event.pickup_point:
+        sides += ((_pickup_identities, (event.courier, event.pickup_point)),)
+    return sides
+
+
 class Pseudonymizer:
     """Keyed pseudonyms: stable for one secret, unlinkable without it."""
 
-    __slots__ = ("_pickup", "_recipient", "_secret", "_sender", "key", "ref")
+    __slots__ = ("_secret", "_side", "key", "ref")
 
     def __init__(self, secret: bytes) -> None:
         if len(secret) < 16:
@@ -176,9 +183,7 @@ class Pseudonymizer:
         self.ref = functools.lru_cache(maxsize=262144)(self._ref)
         # A sender ships many parcels, a recipient gets several, a pickup point serves many: each
         # side's entities are cached whole (naming and keying them was among the worker's largest costs).
-        self._sender = functools.lru_cache(maxsize=65536)(functools.partial(self._refs, _sender_identities))
-        self._recipient = functools.lru_cache(maxsize=65536)(functools.partial(self._refs, _recipient_identities))
-        self._pickup = functools.lru_cache(maxsize=4096)(functools.partial(self._refs, _pickup_identities))
+        self._side = functools.lru_cache(maxsize=131072)(self._refs)
 
     def __repr__(self) -> str:
         return "Pseudonymizer(secret=<hidden>)"
@@ -190,19 +195,15 @@ class Pseudonymizer:
     def _ref(self, entity_type: str, clear: str) -> EntityRef:
         return EntityRef(entity_type, self.key(entity_type, clear))
 
-    def _refs(self, side: Side, *identifiers: object) -> tuple[tuple[EntityRef, str], ...]:
-        return tuple((self.ref(kind, clear), clear) for kind, clear in side(*identifiers))
+    def _refs(self, side: Side, fields: tuple[object, ...]) -> tuple[tuple[EntityRef, str], ...]:
+        return tuple((self.ref(kind, clear), clear) for kind, clear in side(*fields))
 
     def entities(self, event: ParcelEvent) -> tuple[tuple[EntityRef, str], ...]:
         """Each entity of ``event`` with its clear identifier (kept only for alert labels), in the
         order of :func:`clear_identities`."""
-        scope = event.platform or event.courier
-        sender, recipient = event.sender, event.recipient
-        found = self._sender(scope, sender.phone, sender.account_id, sender.address) + self._recipient(
-            scope, recipient.phone, recipient.account_id, recipient.address
-        )
-        if event.pickup_point:
-            found += self._pickup(event.courier, event.pickup_point)
+        found: tuple[tuple[EntityRef, str], ...] = ()
+        for side, fields in _sides(event):
+            found += self._side(side, fields)
         return found
 
     def nodes(self, event: ParcelEvent, entities: Sequence[tuple[EntityRef, str]]) -> tuple[str, ...]:
