@@ -87,7 +87,9 @@ class Economics:
         return self.shipping_cny_per_kg.get(channel)
 
 
-@dataclass(frozen=True, slots=True)
+# Compared and hashed by identity: scoring memoizes what a description says per reference
+# (detectors/scoring.py), and a reference is loaded once and never changed.
+@dataclass(frozen=True, slots=True, eq=False)
 class Reference:
     version: str
     controlled: tuple[Controlled, ...]

@@ -8,6 +8,7 @@ on numpy arrays over the whole batch.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -85,25 +86,44 @@ def _matching_cover(text: str, goods: Sequence[CoverGood]) -> CoverGood | None:
     return None
 
 
-def _features(event: ParcelEvent, reference: Reference, include_suspended: bool) -> _Features:
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """What an item's description and HS code say, whatever its quantity or value."""
+
+    dense: bool  # dense goods by nature
+    controlled: bool
+    cover_word: bool
+    good: CoverGood | None
+
+
+# Descriptions repeat from parcel to parcel (a shop sells the same goods): scanning each for every
+# word list was the largest part of scoring (benchmarks/core_stages.py).
+@functools.lru_cache(maxsize=1 << 16)
+def _reading(reference: Reference, include_suspended: bool, description: str, hs_code: str | None) -> _Reading:
+    text = squeeze(description)  # spaces and punctuation cannot split a word
     controlled_list = reference.active_controlled(include_suspended)
+    return _Reading(
+        dense=any(word in text for word in reference.dense_goods),
+        controlled=bool(hs_code and any(hs_code.startswith(p) for c in controlled_list for p in c.hs_prefixes))
+        or any(word in text for c in controlled_list for word in c.words),
+        cover_word=any(word in text for word in reference.cover_words),
+        good=_matching_cover(text, reference.cover_goods),
+    )
+
+
+def _features(event: ParcelEvent, reference: Reference, include_suspended: bool) -> _Features:
     honest = empty = 0.0
     matched_goods: set[str] = set()
     controlled = cover_word = dense_explained = False
     declared_value: float | None = 0.0
     typical_value_per_kg = 0.0
     for item in event.items:
-        text = squeeze(item.description)  # spaces and punctuation cannot split a word
         declared_value = _add_value(declared_value, item.value, item.currency, reference)
-        if any(word in text for word in reference.dense_goods):
-            dense_explained = True
-        if item.hs_code and any(item.hs_code.startswith(p) for c in controlled_list for p in c.hs_prefixes):
-            controlled = True
-        if any(word in text for c in controlled_list for word in c.words):
-            controlled = True
-        if any(word in text for word in reference.cover_words):
-            cover_word = True
-        good = _matching_cover(text, reference.cover_goods)
+        reading = _reading(reference, include_suspended, item.description, item.hs_code)
+        dense_explained |= reading.dense
+        controlled |= reading.controlled
+        cover_word |= reading.cover_word
+        good = reading.good
         if good is None:
             continue
         typical_value_per_kg = max(typical_value_per_kg, good.value_cny_per_kg)

@@ -42,6 +42,8 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import msgspec
+
 from detectors.entities import EntityRef
 from detectors.errors import ConfigError
 from detectors.rules import Rule
@@ -80,9 +82,12 @@ class WindowConfig:
         return cls(allowed_lateness_s=lateness, retention_s=longest_window_s + lateness, **overrides)
 
 
-@dataclass(frozen=True, slots=True)
-class ParcelUpdate:
-    """One event of one parcel, as it concerns the windows of one entity."""
+class ParcelUpdate(msgspec.Struct, frozen=True):
+    """One event of one parcel, as it concerns the windows of one entity.
+
+    A frozen msgspec struct, not a dataclass: a batch builds one per event, and a struct is built
+    in C (like :class:`detectors.entities.EntityRef`).
+    """
 
     parcel_key: str
     event_time_ms: int
