@@ -123,14 +123,17 @@ def prepare_batch(events: Sequence[ParcelEvent], detector: Detector) -> Prepared
     return PreparedBatch(events, detector, scores, groups, labels, links, details)
 
 
-async def apply_batch(prepared: PreparedBatch, store: WindowStore, clock: ClockInput) -> BatchOutcome:
+async def apply_batch(
+    prepared: PreparedBatch, store: WindowStore, clock: ClockInput, encoded: object = None
+) -> BatchOutcome:
     """Window a prepared batch and judge the due entities, in one store call.
 
     The store refuses events older than the late bound it reads atomically; they come back in
-    ``late``. The caller stores and publishes ``alerts``, then acknowledges them.
+    ``late``. The caller stores and publishes ``alerts``, then acknowledges them. ``encoded``:
+    what ``store.prepare`` made of the batch's groups and links ahead of the call, if anything.
     """
     detector = prepared.detector
-    result = await store.apply(prepared.groups, detector.rules, clock, prepared.links)
+    result = await store.apply(prepared.groups, detector.rules, clock, prepared.links, encoded)
     thresholds = {rule.id: rule.threshold_kg for rule in detector.rules.rules}
     alerts = [
         alert_document(

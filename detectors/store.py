@@ -41,14 +41,21 @@ class BatchResult:
 
 
 class WindowStore(Protocol):
+    def prepare(self, batch: Sequence[EntityUpdates], links: Sequence[ClusterEntry] = ()) -> object:
+        """The part of a call to :meth:`apply` that depends on ``batch`` and ``links`` alone (the
+        request, encoded), made ahead of it: the worker makes it while the previous call runs."""
+        ...
+
     async def apply(
         self,
         batch: Sequence[EntityUpdates],
         rules: RuleSet,
         clock: ClockInput,
         links: Sequence[ClusterEntry] = (),
+        prepared: object = None,
     ) -> BatchResult:
-        """One atomic step of the stream, in one round trip:
+        """One atomic step of the stream, in one round trip (``prepared``: what :meth:`prepare`
+        made of this ``batch`` and ``links``, or None to make it here):
 
         1. read the group-wide progress as it stood before this call (horizon, late bound);
         2. apply the batch (late updates are refused) and judge the due entities and the batch's

@@ -46,12 +46,16 @@ class MemoryWindowStore:
         )
         return tuple(entity for _, _, entity in due[: self.due_limit])
 
+    def prepare(self, batch: Sequence[EntityUpdates], links: Sequence[ClusterEntry] = ()) -> object:
+        return None  # nothing to encode ahead
+
     async def apply(
         self,
         batch: Sequence[EntityUpdates],
         rules: RuleSet,
         clock: ClockInput,
         links: Sequence[ClusterEntry] = (),
+        prepared: object = None,
     ) -> BatchResult:
         at = self._progress(clock)
         total = ApplyStats()

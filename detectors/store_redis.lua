@@ -29,7 +29,7 @@
 --               rules = {entity_type = {{id, width_ms, threshold, min_parcels, factor, severity, window_s}}},
 --               rows = {{parcel, time_ms, mass, weight, rank, event_id, cancelled(0/1), reasons,
 --                        the record it writes where it is new, time_ms as text}},
---               entities = {{et, key, u = {numbers of its rows}}},
+--               entities = {{et, key, u = {numbers of its rows}}}, more = {{et, key, u = {}}},
 --               reports = {{partition, max_ms or '', idle 0/1}}}
 -- The progress the batch is refused and judged with is read before this call's reports are merged
 -- (detectors/windows.py: progress); once they are merged, the entities the new progress made due
@@ -39,6 +39,8 @@
 --               due = {members still due: beyond due_limit}}.
 
 local req = cjson.decode(ARGV[1])
+-- Entities left due by an earlier call and not in this batch: their keys follow the batch's.
+for _, ent in ipairs(req.more) do req.entities[#req.entities + 1] = ent end
 local cfg = req.cfg
 local retention = cfg.retention_ms
 local max_key, idle_key, due_key, claims_key = KEYS[#KEYS - 3], KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -78,6 +79,17 @@ def new_record(u: ParcelUpdate) -> str:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class EncodedBatch:
+    """A batch's updates and cluster links as the script reads them, encoded ahead of the call."""
+
+    entities: frozenset[EntityRef]
+    keys: tuple[str, ...]  # two per entity, in the order of ``entities_json``
+    rows: orjson.Fragment
+    entities_json: orjson.Fragment
+    links: orjson.Fragment
+
+
 def entity_keys(prefix: str, entity: EntityRef) -> list[str]:
     base = f"{prefix}:{{{entity.tag}}}"
     return [f"{base}:r", f"{base}:z"]
@@ -129,9 +141,7 @@ class RedisWindowStore:
         """Takes effect from the next call (rules reloaded while running may reach further back)."""
         self._config = config
 
-    def _request(
-        self, groups: Sequence[EntityUpdates], rules: RuleSet, clock: ClockInput, links: Sequence[ClusterEntry]
-    ) -> tuple[list[str], bytes]:
+    def prepare(self, batch: Sequence[EntityUpdates], links: Sequence[ClusterEntry] = ()) -> EncodedBatch:
         keys: list[str] = []
         entities: list[dict[str, Any]] = []
         # An event's update goes to each of its entities (two or three): its row is sent once, and
@@ -146,15 +156,25 @@ class RedisWindowStore:
                 found = numbers[id(update)] = len(rows)
             return found
 
-        for group in groups:
+        for group in batch:
             keys.extend(entity_keys(self._prefix, group.entity))
             entities.append(
-                {
-                    "et": group.entity.entity_type,
-                    "key": group.entity.key,
-                    "u": [row(u) for u in group.updates],
-                }
+                {"et": group.entity.entity_type, "key": group.entity.key, "u": [row(u) for u in group.updates]}
             )
+        return EncodedBatch(
+            frozenset(group.entity for group in batch),
+            tuple(keys),
+            orjson.Fragment(orjson.dumps(rows)),
+            orjson.Fragment(orjson.dumps(entities)),
+            orjson.Fragment(orjson.dumps([[link.update.event_time_ms, link.encode().decode()] for link in links])),
+        )
+
+    def _request(self, encoded: EncodedBatch, rules: RuleSet, clock: ClockInput) -> tuple[list[str], bytes]:
+        keys = list(encoded.keys)
+        # Entities the previous call left due and this batch does not touch: judged with no updates.
+        more = [e for e in clock.due if e not in encoded.entities]
+        for entity in more:
+            keys.extend(entity_keys(self._prefix, entity))
         cfg = self._config
         payload = {
             "cfg": {
@@ -170,7 +190,7 @@ class RedisWindowStore:
                 "cluster_limit": self.cluster_limit,
                 "reclaim_ms": cfg.reclaim_after_s * 1000,
             },
-            "links": [[link.update.event_time_ms, link.encode().decode()] for link in links],
+            "links": encoded.links,
             "rules": {
                 kind: [
                     [r.id, r.window_s * 1000, r.threshold_kg, r.min_parcels, r.regrow_factor, r.severity, r.window_s]
@@ -179,8 +199,9 @@ class RedisWindowStore:
                 # every judged type: the call also judges entities its reports made due, of any type
                 for kind in sorted(rules.entity_types | {CLUSTER})
             },
-            "rows": rows,
-            "entities": entities,
+            "rows": encoded.rows,
+            "entities": encoded.entities_json,
+            "more": [{"et": e.entity_type, "key": e.key, "u": []} for e in more],
             "reports": [
                 [r.partition, "" if r.max_event_ms is None else str(r.max_event_ms), 1 if r.idle else 0]
                 for r in clock.reports
@@ -195,11 +216,11 @@ class RedisWindowStore:
         rules: RuleSet,
         clock: ClockInput,
         links: Sequence[ClusterEntry] = (),
+        prepared: object = None,
     ) -> BatchResult:
-        in_batch = {group.entity for group in batch}
-        groups = list(batch) + [EntityUpdates(e, ()) for e in clock.due if e not in in_batch]
+        encoded = prepared if isinstance(prepared, EncodedBatch) else self.prepare(batch, links)
         try:
-            keys, args = self._request(groups, rules, clock, links)
+            keys, args = self._request(encoded, rules, clock)
             reply = await self._apply(keys=keys, args=[args])
             self.round_trips += 1
         except redis.exceptions.RedisError as exc:

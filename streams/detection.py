@@ -108,6 +108,7 @@ class StagedBatch:
     partitions: int
     config: WindowConfig
     where: dict[int, Any]  # id(event) -> its Kafka message, for dead letters
+    encoded: object  # the store's request for it, as far as it can be made before the call
 
 
 @dataclass
@@ -204,11 +205,12 @@ class Detection:
             try:
                 reports = await self._reports(consumer, topic)
                 prepared = prepare_batch(valid, self.detector)
+                encoded = self.window_store.prepare(prepared.groups, prepared.links)
             except BaseException:
                 self.unapplied -= 1
                 raise
             self.metrics.batch_step_seconds.labels(step="stage").observe(time.perf_counter() - started)
-            return StagedBatch(prepared, reports, partitions, self.window_config, where)
+            return StagedBatch(prepared, reports, partitions, self.window_config, where, encoded)
 
     async def apply(self, staged: StagedBatch) -> None:
         """Second stage: the store call, alerts, dead letters of the events it refused as late."""
@@ -216,7 +218,9 @@ class Detection:
             try:
                 self.window_store.config = staged.config
                 valid = staged.prepared.events
-                late = await self._process(staged.prepared, self._clock_input(staged.reports, staged.partitions))
+                late = await self._process(
+                    staged.prepared, self._clock_input(staged.reports, staged.partitions), staged.encoded
+                )
             finally:
                 self.unapplied -= 1
             processed = self.metrics.events_processed
@@ -298,11 +302,11 @@ class Detection:
 
         await self._retry("alert publish", attempt, server="broker")
 
-    async def _process(self, prepared: PreparedBatch, clock: ClockInput) -> list[ParcelEvent]:
+    async def _process(self, prepared: PreparedBatch, clock: ClockInput, encoded: object = None) -> list[ParcelEvent]:
         """One store call; returns the events it refused as late."""
         started = time.monotonic()
         events = prepared.events
-        outcome = await self._retry("window update", lambda: apply_batch(prepared, self.window_store, clock))
+        outcome = await self._retry("window update", lambda: apply_batch(prepared, self.window_store, clock, encoded))
         self.due = outcome.due
         m = self.metrics
         m.redis_round_trips.inc()
