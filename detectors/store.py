@@ -52,9 +52,9 @@ class WindowStore(Protocol):
         rules: RuleSet,
         clock: ClockInput,
         links: Sequence[ClusterEntry] = (),
-        prepared: object = None,
+        encoded: object = None,
     ) -> BatchResult:
-        """One atomic step of the stream, in one round trip (``prepared``: what :meth:`prepare`
+        """One atomic step of the stream, in one round trip (``encoded``: what :meth:`prepare`
         made of this ``batch`` and ``links``, or None to make it here):
 
         1. read the group-wide progress as it stood before this call (horizon, late bound);

@@ -55,7 +55,7 @@ class MemoryWindowStore:
         rules: RuleSet,
         clock: ClockInput,
         links: Sequence[ClusterEntry] = (),
-        prepared: object = None,
+        encoded: object = None,
     ) -> BatchResult:
         at = self._progress(clock)
         total = ApplyStats()

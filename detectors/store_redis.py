@@ -90,6 +90,11 @@ class EncodedBatch:
     links: orjson.Fragment
 
 
+def _entity_json(entity: EntityRef, rows: list[int]) -> dict[str, Any]:
+    """One entity of a store call as the script reads it: type, key and the numbers of its rows."""
+    return {"et": entity.entity_type, "key": entity.key, "u": rows}
+
+
 def entity_keys(prefix: str, entity: EntityRef) -> list[str]:
     base = f"{prefix}:{{{entity.tag}}}"
     return [f"{base}:r", f"{base}:z"]
@@ -158,9 +163,7 @@ class RedisWindowStore:
 
         for group in batch:
             keys.extend(entity_keys(self._prefix, group.entity))
-            entities.append(
-                {"et": group.entity.entity_type, "key": group.entity.key, "u": [row(u) for u in group.updates]}
-            )
+            entities.append(_entity_json(group.entity, [row(u) for u in group.updates]))
         return EncodedBatch(
             frozenset(group.entity for group in batch),
             tuple(keys),
@@ -201,7 +204,7 @@ class RedisWindowStore:
             },
             "rows": encoded.rows,
             "entities": encoded.entities_json,
-            "more": [{"et": e.entity_type, "key": e.key, "u": []} for e in more],
+            "more": [_entity_json(e, []) for e in more],
             "reports": [
                 [r.partition, "" if r.max_event_ms is None else str(r.max_event_ms), 1 if r.idle else 0]
                 for r in clock.reports
@@ -216,11 +219,11 @@ class RedisWindowStore:
         rules: RuleSet,
         clock: ClockInput,
         links: Sequence[ClusterEntry] = (),
-        prepared: object = None,
+        encoded: object = None,
     ) -> BatchResult:
-        encoded = prepared if isinstance(prepared, EncodedBatch) else self.prepare(batch, links)
+        request = encoded if isinstance(encoded, EncodedBatch) else self.prepare(batch, links)
         try:
-            keys, args = self._request(encoded, rules, clock)
+            keys, args = self._request(request, rules, clock)
             reply = await self._apply(keys=keys, args=[args])
             self.round_trips += 1
         except redis.exceptions.RedisError as exc:
