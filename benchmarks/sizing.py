@@ -65,9 +65,9 @@ def main() -> None:
         "Not covered: hours busier than the peak day's average, replicas, headroom for catching up after"
         " an outage. A deployment's window state lives in one hash slot, on one master (docs/windows.md):"
         " the shards are deployments (split by courier or region, each its own prefix and consumer group),"
-        " and identity clusters do not link across them; the memory assumes every parcel keeps a record in"
-        " every windowed entity for the whole retention, zero-mass parcels included, as the store does"
-        " today.",
+        " and identity clusters do not link across them; the memory assumes every parcel keeps its state"
+        " (a parked hash, or records in its entities once it counted) for the whole retention, as the"
+        " store does.",
         "",
         f"The worker figure ({worker_eps:,} events/s) was measured with the worker sharing this machine's cores"
         f" with Redis and the broker. The memory row, {memory_tb:,.1f} TB, is"

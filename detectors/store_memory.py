@@ -14,10 +14,12 @@ from detectors.windows import (
     EntityState,
     EntityUpdates,
     ParcelUpdate,
+    Parked,
     Progress,
     RaisedAlert,
     WindowConfig,
     apply_entity,
+    park_updates,
     progress,
 )
 
@@ -28,6 +30,10 @@ class MemoryWindowStore:
         self.due_limit = due_limit
         self.cluster_limit = cluster_limit
         self.states: dict[EntityRef, EntityState] = {}
+        # Records of parcels that never counted (windows.park_updates). Redis expires them a
+        # retention after their last update (wall clock); this store keeps them: it serves tests and
+        # benchmarks of bounded streams.
+        self.parked: Parked = {}
         self.pending: dict[bytes, int] = {}  # cluster entries waiting for the horizon -> their event time
         self.parent: dict[str, str] = {}  # identifier -> the identifier it was joined under
         self.unacknowledged: set[EntityRef] = set()  # entities holding pending alerts (Redis: the claims index)
@@ -72,6 +78,7 @@ class MemoryWindowStore:
                 upto,
                 clock.now_ms,
                 judge_from,
+                None if entity.entity_type == CLUSTER else self.parked,
             )
             total.add(stats)
             alerts.update((a.alert_id, a) for a in pending)
@@ -80,8 +87,18 @@ class MemoryWindowStore:
 
         in_batch = {group.entity for group in batch}
         later = [e for e in clock.due if e not in in_batch and e.entity_type == CLUSTER]
-        for group in list(batch) + [EntityUpdates(e, ()) for e in clock.due if e not in in_batch]:
-            if group.entity.entity_type != CLUSTER:
+        due = set(clock.due)
+        # First every update that cannot make a record live is parked; then the entities left with
+        # updates, or due, are applied and judged (the Redis store's script does the same, in this order).
+        rest = [
+            EntityUpdates(
+                group.entity, tuple(park_updates(self.parked, group.entity, group.updates, at.late_before, total))
+            )
+            for group in batch
+            if group.entity.entity_type != CLUSTER
+        ]
+        for group in rest + [EntityUpdates(e, ()) for e in clock.due if e not in in_batch and e.entity_type != CLUSTER]:
+            if group.updates or group.entity in due:
                 run(group.entity, group.updates, at, None)
         self.pending.update(
             (entry.encode(), entry.update.event_time_ms)
@@ -93,11 +110,11 @@ class MemoryWindowStore:
         alerts.update((a.alert_id, a) for a in self._reclaim(clock.now_ms))
         # The reports may have moved the horizon: judge what they made final now, not one call later.
         after = self._progress(clock)
-        due = self._due(after)
-        for entity in due:
+        made_due = self._due(after)
+        for entity in made_due:
             if entity.entity_type != CLUSTER:
                 run(entity, (), after, None)
-        self._judge_clusters(after.check_until, [e for e in due if e.entity_type == CLUSTER], run)
+        self._judge_clusters(after.check_until, [e for e in made_due if e.entity_type == CLUSTER], run)
         ordered = sorted(alerts.values(), key=lambda a: (a.last_event_ms, a.alert_id))
         return BatchResult(total, ordered, at, self._due(after))
 

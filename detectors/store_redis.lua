@@ -1,9 +1,11 @@
 -- parcelwatch window store: apply a batch of parcel updates to several entities, prune, check
--- rules and raise alerts, atomically. The same steps as detectors/windows.py (apply_entity);
+-- rules and raise alerts, atomically. The same steps as detectors/windows.py (park_updates, apply_entity);
 -- the contract tests hold the two equal.
 --
--- KEYS, two per entity i (both with the entity's hash tag), then four keys of the whole stream:
---   KEYS[2i-1] records  HASH  parcel key -> "anchor|mass|weight|rank|version_ms|cancelled|reasons|version_id"
+-- Each entity has two keys, both with the entity's hash tag (built here from the prefix, its type and its
+-- key, not passed in KEYS: a batch names thousands of entities, and passing their keys cost the call
+-- a tenth of its time; on Redis Cluster the prefix is the hash tag of every key, docs/windows.md):
+--   <prefix>:{<type>:<key>}:r  HASH  parcel key -> "anchor|mass|weight|rank|version_ms|cancelled|reasons|version_id"
 --                             (version_ms empty when it equals the anchor), and the entity's meta fields,
 --                             whose names hold no ':' (every parcel key, "<courier>:<waybill>", does; rule
 --                             ids cannot): wm (watermark), ep!<rule> episode, em!<rule> mass at last alert,
@@ -11,13 +13,17 @@
 --                             handed out (claimed), npa number of pending alerts,
 --                             cf/ct first window end not yet judged / end of the ends any change reached,
 --                             sup!<rule> wall-clock ms until which an analyst suppressed the rule.
---                             One hash, not two: every key has a cost of its own, and most entities
---                             (a recipient, a building) hold one or two parcels (benchmarks/core.py).
---   KEYS[2i]   anchors  ZSET  parcel key scored by anchor (event time, ms)
+--                             One hash, not two: every key has a cost of its own.
+--   <prefix>:{<type>:<key>}:z  ZSET  parcel key scored by anchor (event time, ms)
+-- KEYS, the four keys of the whole stream:
 --   KEYS[#KEYS-3] maxima HASH partition -> greatest event time read from it (ms), only ever raised
 --   KEYS[#KEYS-2] idle   HASH partition -> '1' idle, '0' active
 --   KEYS[#KEYS-1] due    ZSET "<entity type>:<key>" scored by cf: entities with ends to judge
 --   KEYS[#KEYS]   claims ZSET "<entity type>:<key>" scored by the oldest claim of its pending alerts
+-- Parked records (not in KEYS, like the cluster keys; detectors/windows.py: park_updates):
+--   <prefix>:p:<parcel key> HASH "<entity type>:<key>" -> the record, as above, of a parcel that never
+--   counted for that entity, or '*': the entity holds the record. Expires a retention after its last
+--   parked write (wall clock), or with the entities once it marks one.
 -- An alert is handed out once, to the call that raised it, and again only when it is still not
 -- acknowledged reclaim_ms later (wall clock): two workers touching one entity never both publish it.
 -- Cluster keys (not in KEYS: the roots are found here; one hash slot on Redis Cluster, where the prefix
@@ -28,8 +34,9 @@
 --                       prefix, cluster_limit}, links = {{time_ms, entry JSON}},
 --               rules = {entity_type = {{id, width_ms, threshold, min_parcels, factor, severity, window_s}}},
 --               rows = {{parcel, time_ms, mass, weight, rank, event_id, cancelled(0/1), reasons,
---                        the record it writes where it is new, time_ms as text}},
+--                        the record it writes where it is new}},
 --               entities = {{et, key, u = {numbers of its rows}}}, more = {{et, key, u = {}}},
+--               judge = {numbers of the batch's entities that are due (judged even with nothing to apply)},
 --               reports = {{partition, max_ms or '', idle 0/1}}}
 -- The progress the batch is refused and judged with is read before this call's reports are merged
 -- (detectors/windows.py: progress); once they are merged, the entities the new progress made due
@@ -39,6 +46,7 @@
 --               due = {members still due: beyond due_limit}}.
 
 local req = cjson.decode(ARGV[1])
+local batch_entities = #req.entities
 -- Entities left due by an earlier call and not in this batch: their keys follow the batch's.
 for _, ent in ipairs(req.more) do req.entities[#req.entities + 1] = ent end
 local cfg = req.cfg
@@ -127,6 +135,58 @@ local function newer(rank, t, vid, rec)
   return bytes_less(rec.vid, vid)
 end
 
+-- Fold one accepted update into a record that is not a tombstone (windows._merge): its status,
+-- whether the record changed, and the anchors (new, old) where a window may now cross.
+local function merge(rec, t, mass, weight, rank, vid, cancel, rs)
+  local old = rec.a
+  local new = math.min(old, t)
+  if cancel then
+    rec.c, rec.m, rec.a = true, 0, new
+    return 'retracted', true, nil, nil
+  end
+  local changed = new ~= old
+  local dirty = changed
+  if newer(rank, t, vid, rec) then
+    if mass ~= rec.m or weight ~= rec.w or rs ~= rec.rs then changed = true end
+    rec.m, rec.w, rec.rs, rec.r, rec.vt, rec.vid = mass, weight, rs, rank, t, vid
+    dirty = true
+  end
+  rec.a = new
+  if not changed then return 'duplicate', dirty, nil, nil end
+  -- only a record left live can make a window cross
+  if rec.m > 0 then return 'updated', dirty, new, old end
+  return 'updated', dirty, nil, nil
+end
+
+-- Parked records, read once per parcel per call; phase 1 writes them back together (flush_parked).
+local parked, parked_new, parked_dirty, dirty_order = {}, {}, {}, {}
+local function parked_key(pid) return cfg.prefix .. ':p:' .. pid end
+local function parked_of(pid)
+  local st = parked[pid]
+  if st == nil then
+    local all = redis.call('HGETALL', parked_key(pid))
+    st = {}
+    for j = 1, #all, 2 do st[all[j]] = all[j + 1] end
+    parked[pid], parked_new[pid] = st, #all == 0
+  end
+  return st
+end
+-- A parked record's key lives a retention after its last parked write; once it marks an entity
+-- that holds the record ('*'), as long as the entities (never shortened: GT).
+local function expire_parked(pid, ms)
+  if parked_new[pid] then
+    redis.call('PEXPIRE', parked_key(pid), ms)
+    parked_new[pid] = false
+  else
+    redis.call('PEXPIRE', parked_key(pid), ms, 'GT')
+  end
+end
+local function park_now(pid, tag, value, ms)
+  parked_of(pid)[tag] = value
+  redis.call('HSET', parked_key(pid), tag, value)
+  if ms > 0 then expire_parked(pid, ms) end
+end
+
 local function hdel_chunks(key, members)
   for i = 1, #members, 500 do
     redis.call('HDEL', key, unpack(members, i, math.min(i + 499, #members)))
@@ -137,7 +197,8 @@ local stats = {added = 0, updated = 0, retracted = 0, duplicate = 0, late = 0, p
 local pending = {}
 
 -- Apply one entity's updates, prune, judge its ends before check_until (see windows.apply_entity).
-local function process(ent, rkey, zkey, check_until, late_before, judge_from)
+local function process(ent, rkey, zkey, check_until, late_before, judge_from, parks)
+  local tag = ent.et .. ':' .. ent.key
   local wm_raw, cf_raw, ct_raw = unpack(redis.call('HMGET', rkey, 'wm', 'cf', 'ct'))
   local wm = wm_raw and tonumber(wm_raw) or nil
   local wm_before = wm
@@ -159,7 +220,7 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from)
     local status
     if t < late_before then
       status = 'late'
-    else
+    elseif not fresh or written > 0 then
       raw = redis.call('HGET', rkey, pid)
     end
     if status then
@@ -169,29 +230,10 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from)
       if rec.c then
         status = 'duplicate'
       else
-        local old = rec.a
-        local new = math.min(old, t)
-        local dirty = new ~= old
         advance(t)
-        if cancel then
-          rec.c, rec.m, rec.a = true, 0, new
-          status, dirty = 'retracted', true
-        else
-          local changed = new ~= old
-          if newer(rank, t, vid, rec) then
-            if mass ~= rec.m or weight ~= rec.w or rs ~= rec.rs then changed = true end
-            rec.m, rec.w, rec.rs, rec.r, rec.vt, rec.vid = mass, weight, rs, rank, t, vid
-            dirty = true
-          end
-          rec.a = new
-          if changed then
-            status = 'updated'
-            -- only a record left live can make a window cross
-            if rec.m > 0 then touch(new); touch(old) end
-          else
-            status = 'duplicate'
-          end
-        end
+        local dirty, new, old
+        status, dirty, new, old = merge(rec, t, mass, weight, rank, vid, cancel, rs)
+        if new ~= nil then touch(new); touch(old) end
         if dirty then
           redis.call('HSET', rkey, pid, encode(rec))
           redis.call('ZADD', zkey, int(rec.a), pid)
@@ -200,18 +242,47 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from)
         end
       end
     else
-      advance(t)
-      -- A new record: the batch's rows carry it written out (and its time), cluster entries do not.
-      local rec = {a = t, m = cancel and 0 or mass, w = weight, r = rank, vt = t, vid = vid, c = cancel, rs = rs}
-      redis.call('HSET', rkey, pid, u[9] or encode(rec))
-      redis.call('ZADD', zkey, u[10] or int(t), pid)
-      written = written + 1
-      if oldest == nil or t < oldest then oldest = t end
-      if cancel then
-        status = 'retracted'
+      local rec, held = nil, nil
+      if parks then
+        held = parked_of(pid)[tag]
+        if held == '*' then held = nil end
+      end
+      local dirty, new, old = true, nil, nil
+      if held then
+        rec = decode(held)
+        if rec.c then
+          status, rec = 'duplicate', nil
+        else
+          status, dirty, new, old = merge(rec, t, mass, weight, rank, vid, cancel, rs)
+        end
       else
-        status = 'added'
-        if mass > 0 then touch(t) end
+        rec = {a = t, m = cancel and 0 or mass, w = weight, r = rank, vt = t, vid = vid, c = cancel, rs = rs}
+        if cancel then
+          status = 'retracted'
+        else
+          status = 'added'
+          if mass > 0 then new, old = t, t end
+        end
+      end
+      if rec == nil then
+        -- a parked tombstone: nothing applied
+      elseif parks and (rec.c or rec.m <= 0) then
+        -- still not live: stays parked
+        if dirty then park_now(pid, tag, held and encode(rec) or (u[9] or encode(rec)), retention) end
+      else
+        advance(t)
+        -- A new record: the batch's rows carry it written out (and its time), cluster entries do not.
+        if held then
+          redis.call('HSET', rkey, pid, encode(rec))
+          redis.call('ZADD', zkey, int(rec.a), pid)
+        else
+          redis.call('HSET', rkey, pid, u[9] or encode(rec))
+          redis.call('ZADD', zkey, int(t), pid)
+        end
+        written = written + 1
+        if oldest == nil or rec.a < oldest then oldest = rec.a end
+        if new ~= nil then touch(new); touch(old) end
+        if parks then park_now(pid, tag, '*', ttl) end
       end
     end
     stats[status] = stats[status] + 1
@@ -352,8 +423,9 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from)
   -- Both keys carry one expiry, and it is never shortened: an analyst's suppression may reach
   -- further than the idle expiry. A fresh entity's records hash has none yet (NX), unless a
   -- suppression came first.
-  if ttl > 0 and not (fresh and written > 0 and redis.call('PEXPIRE', rkey, ttl_text, 'NX') == 1
-                      and redis.call('PEXPIRE', zkey, ttl_text)) then
+  -- A fresh entity this call wrote nothing to (its updates stayed parked) does not exist.
+  if ttl > 0 and not (fresh and written == 0)
+      and not (fresh and redis.call('PEXPIRE', rkey, ttl_text, 'NX') == 1 and redis.call('PEXPIRE', zkey, ttl_text)) then
     local left = redis.call('PTTL', rkey)
     if left < ttl then
       redis.call('PEXPIRE', rkey, ttl_text)
@@ -363,14 +435,76 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from)
   end
 end
 
-local later = {}
 local rows = req.rows
-for i, ent in ipairs(req.entities) do
+for _, ent in ipairs(req.entities) do
   for k, row in ipairs(ent.u) do ent.u[k] = rows[row] end
+end
+
+-- Phase 1 (windows.park_updates): updates without mass that are not cancellations, on parcels the
+-- entity does not hold, go to the parked records; the rest stay, in order, for phase 2.
+for _, ent in ipairs(req.entities) do
+  if ent.et ~= 'cluster' and #ent.u > 0 then
+    local tag, rest, applied = ent.et .. ':' .. ent.key, {}, {}
+    for _, u in ipairs(ent.u) do
+      if u[3] > 0 or u[7] == 1 or applied[u[1]] then
+        rest[#rest + 1] = u
+        applied[u[1]] = true
+      elseif u[2] < late_before then
+        stats.late = stats.late + 1
+      else
+        local pid = u[1]
+        local st = parked_of(pid)
+        local held = st[tag]
+        if held == '*' then
+          rest[#rest + 1] = u
+          applied[pid] = true
+        else
+          local status, dirty = 'added', true
+          local value = u[9]
+          if held then
+            local rec = decode(held)
+            if rec.c then
+              status, dirty = 'duplicate', false
+            else
+              status, dirty = merge(rec, u[2], u[3], u[4], u[5], u[6], false, u[8])
+              value = encode(rec)
+            end
+          end
+          if dirty then
+            st[tag] = value
+            if not parked_dirty[pid] then
+              parked_dirty[pid] = {}
+              dirty_order[#dirty_order + 1] = pid
+            end
+            parked_dirty[pid][tag] = true
+          end
+          stats[status] = stats[status] + 1
+        end
+      end
+    end
+    ent.u = rest
+  end
+end
+for _, pid in ipairs(dirty_order) do
+  local st, args = parked[pid], {}
+  for tag in pairs(parked_dirty[pid]) do
+    args[#args + 1] = tag
+    args[#args + 1] = st[tag]
+  end
+  redis.call('HSET', parked_key(pid), unpack(args))
+  expire_parked(pid, retention)
+end
+
+-- Phase 2: the entities left with updates, or due, are applied and judged.
+local judge = {}
+for _, i in ipairs(req.judge) do judge[i] = true end
+local later = {}
+for i, ent in ipairs(req.entities) do
   if ent.et == 'cluster' then
     later[#later + 1] = ent.key
-  else
-    process(ent, KEYS[2 * i - 1], KEYS[2 * i], check_until, late_before, nil)
+  elseif #ent.u > 0 or judge[i] or i > batch_entities then
+    local rk, zk = keys_of(ent.et, ent.key)
+    process(ent, rk, zk, check_until, late_before, nil, true)
   end
 end
 
@@ -585,7 +719,7 @@ for _, member in ipairs(due_before(next_until)) do
     due_clusters[#due_clusters + 1] = key
   else
     local rk, zk = keys_of(et, key)
-    process({et = et, key = key, u = {}}, rk, zk, next_until, next_late, nil)
+    process({et = et, key = key, u = {}}, rk, zk, next_until, next_late, nil, true)
   end
 end
 advance_clusters(next_until, due_clusters)

@@ -83,8 +83,7 @@ def new_record(u: ParcelUpdate) -> str:
 class EncodedBatch:
     """A batch's updates and cluster links as the script reads them, encoded ahead of the call."""
 
-    entities: frozenset[EntityRef]
-    keys: tuple[str, ...]  # two per entity, in the order of ``entities_json``
+    entities: dict[EntityRef, int]  # each entity's number in ``entities_json``, from 1 as Lua counts
     rows: orjson.Fragment
     entities_json: orjson.Fragment
     links: orjson.Fragment
@@ -147,7 +146,6 @@ class RedisWindowStore:
         self._config = config
 
     def prepare(self, batch: Sequence[EntityUpdates], links: Sequence[ClusterEntry] = ()) -> EncodedBatch:
-        keys: list[str] = []
         entities: list[dict[str, Any]] = []
         # An event's update goes to each of its entities (two or three): its row is sent once, and
         # each entity names it by number (from 1, as Lua counts).
@@ -157,27 +155,22 @@ class RedisWindowStore:
         def row(update: ParcelUpdate) -> int:
             found = numbers.get(id(update))
             if found is None:
-                rows.append([*update_row(update), new_record(update), str(update.event_time_ms)])
+                rows.append([*update_row(update), new_record(update)])
                 found = numbers[id(update)] = len(rows)
             return found
 
         for group in batch:
-            keys.extend(entity_keys(self._prefix, group.entity))
             entities.append(_entity_json(group.entity, [row(u) for u in group.updates]))
         return EncodedBatch(
-            frozenset(group.entity for group in batch),
-            tuple(keys),
+            {group.entity: number for number, group in enumerate(batch, 1)},
             orjson.Fragment(orjson.dumps(rows)),
             orjson.Fragment(orjson.dumps(entities)),
             orjson.Fragment(orjson.dumps([[link.update.event_time_ms, link.encode().decode()] for link in links])),
         )
 
     def _request(self, encoded: EncodedBatch, rules: RuleSet, clock: ClockInput) -> tuple[list[str], bytes]:
-        keys = list(encoded.keys)
         # Entities the previous call left due and this batch does not touch: judged with no updates.
         more = [e for e in clock.due if e not in encoded.entities]
-        for entity in more:
-            keys.extend(entity_keys(self._prefix, entity))
         cfg = self._config
         payload = {
             "cfg": {
@@ -205,13 +198,14 @@ class RedisWindowStore:
             "rows": encoded.rows,
             "entities": encoded.entities_json,
             "more": [_entity_json(e, []) for e in more],
+            # due entities of the batch: judged even when all their updates were parked
+            "judge": [encoded.entities[e] for e in clock.due if e in encoded.entities],
             "reports": [
                 [r.partition, "" if r.max_event_ms is None else str(r.max_event_ms), 1 if r.idle else 0]
                 for r in clock.reports
             ],
         }
-        keys.extend(self._clock_keys)
-        return keys, orjson.dumps(payload)
+        return self._clock_keys, orjson.dumps(payload)
 
     async def apply(
         self,

@@ -220,24 +220,27 @@ class EntityState:
     suppressed_until: dict[str, int] = field(default_factory=dict)  # rule -> wall-clock ms (analyst decision)
 
 
-def _apply_update(state: EntityState, u: ParcelUpdate, late_before: int) -> tuple[str, int | None, int | None]:
-    """Apply one update; return its status and the anchors (new, old) where a window may now cross.
+# Where a parcel's record for an entity lives while it has never counted (see :func:`park_updates`):
+# parcel key -> entity tag -> the parked record, or RECORDED: the record is in the entity's own state.
+Parked = dict[str, dict[str, "Record | None"]]
+RECORDED = None
+
+
+def _merge(rec: Record | None, u: ParcelUpdate) -> tuple[str, Record | None, int | None, int | None]:
+    """Fold one accepted update into a parcel's record; return its status, the record, and the
+    anchors (new, old) where a window may now cross (None when nothing was applied to a tombstone).
 
     Only a record that is live afterwards can make a window cross; a retraction or a lower mass
     only lowers sums, so it schedules no check.
     """
-    if u.event_time_ms < late_before:
-        return "late", None, None
-    rec = state.records.get(u.parcel_key)
     if rec is not None:
         if rec.cancelled:
-            return "duplicate", None, None
+            return "duplicate", None, None, None
         old_anchor = rec.anchor_ms
         new_anchor = min(old_anchor, u.event_time_ms)
-        _advance(state, u.event_time_ms)
         if u.cancelled:
             rec.cancelled, rec.mass_kg, rec.anchor_ms = True, 0.0, new_anchor
-            return "retracted", None, None
+            return "retracted", rec, None, None
         changed = new_anchor != old_anchor
         if (u.rank, u.event_time_ms, u.event_id) > rec.version():
             changed = changed or (u.mass_kg, u.weight_kg, u.reasons) != (rec.mass_kg, rec.weight_kg, rec.reasons)
@@ -245,10 +248,9 @@ def _apply_update(state: EntityState, u: ParcelUpdate, late_before: int) -> tupl
             rec.rank, rec.version_ms, rec.version_id = u.rank, u.event_time_ms, u.event_id
         rec.anchor_ms = new_anchor
         if not changed:
-            return "duplicate", None, None
-        return ("updated", new_anchor, old_anchor) if rec.mass_kg > 0 else ("updated", None, None)
-    _advance(state, u.event_time_ms)
-    state.records[u.parcel_key] = Record(
+            return "duplicate", rec, None, None
+        return ("updated", rec, new_anchor, old_anchor) if rec.mass_kg > 0 else ("updated", rec, None, None)
+    rec = Record(
         anchor_ms=u.event_time_ms,
         mass_kg=0.0 if u.cancelled else u.mass_kg,
         weight_kg=u.weight_kg,
@@ -259,10 +261,81 @@ def _apply_update(state: EntityState, u: ParcelUpdate, late_before: int) -> tupl
         reasons=u.reasons,
     )
     if u.cancelled:
-        return "retracted", None, None
+        return "retracted", rec, None, None
     if u.mass_kg <= 0:
-        return "added", None, None
-    return "added", u.event_time_ms, u.event_time_ms
+        return "added", rec, None, None
+    return "added", rec, u.event_time_ms, u.event_time_ms
+
+
+def _live(rec: Record) -> bool:
+    return not rec.cancelled and rec.mass_kg > 0
+
+
+def _apply_update(
+    state: EntityState, u: ParcelUpdate, late_before: int, parked: Parked | None, tag: str
+) -> tuple[str, int | None, int | None]:
+    """Apply one update; return its status and the anchors (new, old) where a window may now cross.
+
+    With ``parked`` (entities, not clusters), a record the entity does not hold is looked up among
+    the parked ones; it moves into the entity once it is live, and a new record that is not live
+    (a tombstone) is parked. Only records held by the entity move its watermark.
+    """
+    if u.event_time_ms < late_before:
+        return "late", None, None
+    rec = state.records.get(u.parcel_key)
+    held = rec is not None
+    slot = None
+    if not held and parked is not None:
+        slot = parked.setdefault(u.parcel_key, {})
+        rec = slot.get(tag)
+    status, rec, new_anchor, old_anchor = _merge(rec, u)
+    if rec is None:
+        return status, None, None
+    if held or slot is None or _live(rec):
+        state.records[u.parcel_key] = rec
+        _advance(state, u.event_time_ms)
+        if slot is not None:
+            slot[tag] = RECORDED
+    else:
+        slot[tag] = rec
+    return status, new_anchor, old_anchor
+
+
+def park_updates(
+    parked: Parked, entity: EntityRef, updates: Sequence[ParcelUpdate], late_before: int, stats: ApplyStats
+) -> list[ParcelUpdate]:
+    """Apply to parked records the updates that cannot make a record live; return the others, in order.
+
+    Nearly every parcel scores zero. Its records would never count, but they must be kept: a later
+    event may give the parcel mass, and then its anchor is the earliest of all its events, and a
+    newer zero-mass version must still outrank an older one with mass. Such records are *parked*:
+    kept once per parcel (one Redis hash, a field per entity), not in the entities' windows, which
+    an entity with no live parcel then never has. An update with no mass, not a cancellation, on a
+    parcel the entity does not hold goes here; it cannot make the record live. The rest (mass,
+    cancellations, parcels the entity holds) go through :func:`apply_entity`, in order, with every
+    later update of their parcel: each parcel's updates are applied in the order they came, so the
+    statistics are those of applying them all in order.
+    """
+    tag = entity.tag
+    rest: list[ParcelUpdate] = []
+    applied: set[str] = set()  # parcels with an update for apply_entity: their later ones follow it, in order
+    for u in updates:
+        if u.mass_kg > 0 or u.cancelled or u.parcel_key in applied:
+            rest.append(u)
+            applied.add(u.parcel_key)
+        elif u.event_time_ms < late_before:
+            stats.counts["late"] += 1
+        else:
+            slot = parked.setdefault(u.parcel_key, {})
+            if tag in slot and slot[tag] is RECORDED:
+                rest.append(u)
+                applied.add(u.parcel_key)
+                continue
+            status, rec, _, _ = _merge(slot.get(tag), u)
+            if rec is not None:
+                slot[tag] = rec
+            stats.counts[status] += 1
+    return rest
 
 
 def _advance(state: EntityState, event_time_ms: int) -> None:
@@ -380,6 +453,7 @@ def apply_entity(
     at: Progress | None = None,
     now_ms: int = 0,
     judge_from: int | None = None,
+    parked: Parked | None = None,
 ) -> tuple[ApplyStats, list[RaisedAlert]]:
     """Apply ``updates`` to one entity, prune, judge the ends that ``at`` made final.
 
@@ -387,7 +461,8 @@ def apply_entity(
     is acknowledged; the store hands out forgotten ones again). ``state.check_from`` tells
     whether the entity still has ends to judge (it then belongs in the due index).
     ``judge_from``: the updates change no window ending before it (clusters: ends before the
-    event's time were judged on the events up to them, and stay judged).
+    event's time were judged on the events up to them, and stay judged). ``parked``: the parked
+    records (:func:`park_updates`), for entities; None keeps every record in the entity (clusters).
     """
     at = at or Progress()
     stats = ApplyStats()
@@ -395,7 +470,7 @@ def apply_entity(
     lo: int | None = None
     hi: int | None = None
     for update in updates:
-        status, new_anchor, old_anchor = _apply_update(state, update, at.late_before)
+        status, new_anchor, old_anchor = _apply_update(state, update, at.late_before, parked, entity.tag)
         stats.counts[status] += 1
         for anchor in (new_anchor, old_anchor):
             if anchor is not None:

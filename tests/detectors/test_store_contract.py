@@ -18,7 +18,7 @@ from detectors.rules import Rule, RuleSet
 from detectors.store import ClockInput, PartitionReport
 from detectors.store_memory import MemoryWindowStore
 from detectors.store_redis import RedisWindowStore, entity_keys
-from detectors.windows import EntityUpdates, ParcelUpdate, Record, WindowConfig
+from detectors.windows import RECORDED, EntityUpdates, ParcelUpdate, Parked, Record, WindowConfig
 from streams.servers import RunningServer
 from tests.detectors.strategies import parcel_updates
 
@@ -44,23 +44,33 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
     loop.close()
 
 
+def _record(value: bytes) -> Record:
+    a, m, w, r, vt, c, rs, vid = value.decode().split("|", 7)
+    return Record(
+        int(float(a)),
+        float(m),
+        float(w),
+        int(float(r)),
+        int(float(vt or a)),
+        vid,
+        c == "1",
+        tuple(filter(None, rs.split(","))),
+    )
+
+
 def _records(raw: dict[bytes, bytes]) -> dict[str, Record]:
     """The parcel records of an entity's records hash (its meta fields hold no ':')."""
-    out = {}
-    for key, value in raw.items():
-        if b":" not in key:
-            continue
-        a, m, w, r, vt, c, rs, vid = value.decode().split("|", 7)
-        out[key.decode()] = Record(
-            int(float(a)),
-            float(m),
-            float(w),
-            int(float(r)),
-            int(float(vt or a)),
-            vid,
-            c == "1",
-            tuple(filter(None, rs.split(","))),
-        )
+    return {key.decode(): _record(value) for key, value in raw.items() if b":" in key}
+
+
+async def _parked(client: aioredis.Redis, prefix: str) -> Parked:
+    """The parked records in Redis, as the memory store keeps them ('*': the entity holds it)."""
+    out: Parked = {}
+    async for key in client.scan_iter(match=f"{prefix}:p:*", count=1000):
+        fields = await client.hgetall(key)
+        out[key.decode()[len(prefix) + 3 :]] = {
+            tag.decode(): RECORDED if value == b"*" else _record(value) for tag, value in fields.items()
+        }
     return out
 
 
@@ -87,8 +97,9 @@ async def _same_step(
 
 
 async def _every_entity_key_expires(client: aioredis.Redis, prefix: str) -> None:
-    """Every records hash and anchors set of the run has an idle expiry."""
+    """Every records hash and anchors set of the run has an idle expiry; every parked parcel expires too."""
     keys = [key async for key in client.scan_iter(match=f"{prefix}:{{*", count=1000)]
+    keys += [key async for key in client.scan_iter(match=f"{prefix}:p:*", count=1000)]
     ttls = [await client.pttl(key) for key in keys]
     assert [k for k, ttl in zip(keys, ttls, strict=True) if ttl <= 0] == []
 
@@ -132,6 +143,7 @@ def test_redis_store_equals_memory_store(
             state = memory.states.get(entity)
             rkey = entity_keys(prefix, entity)[0]
             assert _records(await client.hgetall(rkey)) == (state.records if state else {})
+        assert await _parked(client, prefix) == {key: slot for key, slot in memory.parked.items() if slot}
         await _every_entity_key_expires(client, prefix)
         await client.aclose()
 
@@ -182,7 +194,8 @@ def test_a_new_entitys_record_moved_beyond_retention_in_its_first_call_is_pruned
         idle = tuple(PartitionReport(p, t, True) for p in range(3))  # judged at once; late before t - lateness
         due = await _same_step(redis_store, memory, [], RULES, idle, ((), ()), [])
         later = t + 2 * CONFIG.retention_s * 1000
-        ups = (ParcelUpdate("p", later, 0.0, 4.0, 1, "e2"), ParcelUpdate("p", t, 0.0, 4.0, 1, "e1"))
+        # The second, a scale reading with no mass, moves the anchor and leaves the entity holding it.
+        ups = (ParcelUpdate("p", later, 1.0, 4.0, 1, "e2"), ParcelUpdate("p", t, 0.0, 4.0, 2, "e1"))
         await _same_step(redis_store, memory, [EntityUpdates(ENTITIES[0], ups)], RULES, idle, due, [])
         assert memory.states[ENTITIES[0]].records == {}  # anchored at t, below later - retention: pruned
         assert _records(await client.hgetall(entity_keys(prefix, ENTITIES[0])[0])) == {}
@@ -237,7 +250,7 @@ def test_anchors_first_written_under_a_long_suppression_expire_with_their_record
         await store.suppress(ENTITIES[0], "phone_day", until_ms=now_ms + 2 * ttl_ms, now_ms=now_ms)
         assert await client.exists(anchors) == 0
         clock = ClockInput((PartitionReport(0, None, idle=True),), 1, 0, now_ms=now_ms)
-        update = ParcelUpdate("c:p1", 1_767_225_600_000, 0.0, 1.0, 1, "e1")
+        update = ParcelUpdate("c:p1", 1_767_225_600_000, 1.0, 1.0, 1, "e1")
         await store.apply([EntityUpdates(ENTITIES[0], (update,))], RULES, clock)
         # never shortened to the idle expiry: both keep the suppression's
         assert await client.pttl(records) > ttl_ms and await client.pttl(anchors) > ttl_ms
@@ -245,6 +258,39 @@ def test_anchors_first_written_under_a_long_suppression_expire_with_their_record
         await store.apply([EntityUpdates(ENTITIES[1], (update,))], RULES, clock)
         for key in entity_keys(store._prefix, ENTITIES[1]):
             assert ttl_ms - 60_000 < await client.pttl(key) <= ttl_ms
+        await client.aclose()
+
+    loop.run_until_complete(run())
+
+
+def test_a_parcel_that_never_counted_is_parked_once_and_moves_into_its_entities_when_it_does(
+    redis_srv: RunningServer, loop: asyncio.AbstractEventLoop
+) -> None:
+    """No entity key for a parcel with no mass: one parked hash, expiring a retention after its last
+    write. A later scale reading with mass moves it into its entities, anchored at its first event,
+    and the parked hash then marks them and expires with them."""
+
+    async def run() -> None:
+        client = aioredis.from_url(redis_srv.url)
+        prefix = next(_prefixes)
+        store, memory = RedisWindowStore(client, CONFIG, prefix=prefix), MemoryWindowStore(CONFIG)
+        t = 1_767_225_600_000
+        clock = (PartitionReport(0, None, idle=False),)
+        declared = ParcelUpdate("SF:1", t, 0.0, 1.0, 1, "declared")
+        batch = [EntityUpdates(e, (declared,)) for e in ENTITIES[1:]]
+        await _same_step(store, memory, batch, RULES, clock, ((), ()), [])
+        assert [k async for k in client.scan_iter(match=f"{prefix}:{{*")] == []
+        parked_key = f"{prefix}:p:SF:1"
+        assert set(await client.hkeys(parked_key)) == {e.tag.encode() for e in ENTITIES[1:]}
+        retention_ms = CONFIG.retention_s * 1000
+        assert retention_ms - 60_000 < await client.pttl(parked_key) <= retention_ms
+        scale = ParcelUpdate("SF:1", t + 3_600_000, 2.0, 1.5, 2, "picked_up")
+        await _same_step(store, memory, [EntityUpdates(ENTITIES[1], (scale,))], RULES, clock, ((), ()), [])
+        [record] = _records(await client.hgetall(entity_keys(prefix, ENTITIES[1])[0])).values()
+        assert (record.anchor_ms, record.mass_kg, record.version_id) == (t, 2.0, "picked_up")
+        assert await _parked(client, prefix) == memory.parked
+        assert memory.parked["SF:1"][ENTITIES[1].tag] is RECORDED
+        assert await client.pttl(parked_key) > retention_ms  # the entities' idle expiry now
         await client.aclose()
 
     loop.run_until_complete(run())

@@ -14,13 +14,17 @@ from detectors.rules import Rule
 from detectors.windows import (
     FAR_FUTURE_MS,
     FAR_PAST_MS,
+    RECORDED,
+    ApplyStats,
     EntityState,
     ParcelUpdate,
+    Parked,
     Progress,
     RaisedAlert,
     WindowConfig,
     apply_entity,
     live_sorted,
+    park_updates,
     progress,
 )
 from tests.detectors.strategies import HOUR, T0, parcel_updates
@@ -46,16 +50,30 @@ def single_partition_clock(seen_max: int | None) -> Progress:
     return progress({} if seen_max is None else {0: seen_max}, set(), 1, LATENESS_MS)
 
 
-@given(parcel_updates(), st.integers(1, 40))
+def step(
+    state: EntityState, parked: Parked | None, updates: list[ParcelUpdate], rules: list[Rule], at: Progress
+) -> tuple[ApplyStats, list[RaisedAlert]]:
+    """One store call's work for one entity: park what cannot count (when ``parked``), apply the rest."""
+    if parked is None:
+        return apply_entity(state, ENTITY, updates, rules, BIG, at)
+    stats = ApplyStats()
+    rest = park_updates(parked, ENTITY, updates, at.late_before, stats)
+    applied, raised = apply_entity(state, ENTITY, rest, rules, BIG, at, parked=parked)
+    stats.add(applied)
+    return stats, raised
+
+
+@given(parcel_updates(), st.integers(1, 40), st.booleans())
 @settings(max_examples=300, deadline=None)
-def test_window_contents_equal_the_oracle_at_every_end(updates: list[ParcelUpdate], width_h: int) -> None:
+def test_window_contents_equal_the_oracle_at_every_end(updates: list[ParcelUpdate], width_h: int, parks: bool) -> None:
     state = EntityState()
+    parked: Parked | None = {} if parks else None
     delivered: list[tuple[ParcelUpdate, int]] = []
     seen_max: int | None = None
     for start in range(0, len(updates), 5):
         chunk = updates[start : start + 5]
         at = single_partition_clock(seen_max)
-        apply_entity(state, ENTITY, chunk, [rule(width_h)], BIG, at)
+        step(state, parked, chunk, [rule(width_h)], at)
         delivered += [(u, at.late_before) for u in chunk]
         seen_max = max([u.event_time_ms for u in chunk] + ([seen_max] if seen_max is not None else []))
     expected = oracle_parcels(delivered)
@@ -67,16 +85,47 @@ def test_window_contents_equal_the_oracle_at_every_end(updates: list[ParcelUpdat
         assert sum(state.records[k].mass_kg for k in got) == pytest.approx(sum(expected[k].mass_kg for k in got))
 
 
-@given(parcel_updates())
+@given(parcel_updates(), st.booleans())
 @settings(max_examples=200, deadline=None)
-def test_redelivering_any_event_changes_nothing(updates: list[ParcelUpdate]) -> None:
+def test_redelivering_any_event_changes_nothing(updates: list[ParcelUpdate], parks: bool) -> None:
     once, twice = EntityState(), EntityState()
+    parked_once: Parked | None = {} if parks else None
+    parked_twice: Parked | None = {} if parks else None
     at = Progress(check_until=FAR_FUTURE_MS, late_before=T0 + 24 * HOUR)
-    apply_entity(once, ENTITY, updates, [rule()], BIG, at)
-    apply_entity(twice, ENTITY, updates, [rule()], BIG, at)
-    apply_entity(twice, ENTITY, updates, [rule()], BIG, at)
+    step(once, parked_once, updates, [rule()], at)
+    step(twice, parked_twice, updates, [rule()], at)
+    step(twice, parked_twice, updates, [rule()], at)
     assert twice.records == once.records
+    assert parked_twice == parked_once
     assert twice.episodes == once.episodes
+
+
+@given(parcel_updates(), st.integers(1, 6), st.randoms(use_true_random=False))
+@settings(max_examples=300, deadline=None)
+def test_parking_changes_no_window_and_no_alert(updates: list[ParcelUpdate], chunk: int, rnd: random.Random) -> None:
+    """Records that never counted kept apart from the entity: the same live records, the same alerts,
+    the same statistics; the entity holds no parcel that never counted, and a parked parcel is never live."""
+    plain, parted = EntityState(), EntityState()
+    parked: Parked = {}
+    rules = [rule(24, 3.0, 1, 1.5)]
+    seen_max: int | None = None
+    for start in range(0, len(updates), chunk):
+        part = updates[start : start + chunk]
+        at = single_partition_clock(seen_max)
+        want = step(plain, None, part, rules, at)
+        got = step(parted, parked, part, rules, at)
+        assert (got[0].counts, got[1]) == (want[0].counts, want[1])
+        seen_max = max([u.event_time_ms for u in part] + ([seen_max] if seen_max is not None else []))
+        if rnd.random() < 0.3:
+            assert step(plain, None, [], rules, Progress())[1] == step(parted, parked, [], rules, Progress())[1]
+    assert live_sorted(parted.records.items()) == live_sorted(plain.records.items())
+    for key, rec in parted.records.items():
+        assert parked[key][ENTITY.tag] is RECORDED
+        assert rec == plain.records[key]
+    for key, slot in parked.items():
+        rec = slot.get(ENTITY.tag)
+        if rec is not None:
+            assert key not in parted.records and (rec.cancelled or rec.mass_kg <= 0) and rec == plain.records[key]
 
 
 @given(

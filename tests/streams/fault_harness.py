@@ -59,7 +59,7 @@ class Outcome:
 
 
 async def _window_state(settings: Settings) -> dict[str, Any]:
-    """Per entity, its live records: those no later event can prune.
+    """Per entity, its live records: those no later event can prune; and every parked record.
 
     A record is pruned when its anchor falls below (horizon at the entity's last update) -
     retention, and that horizon depends on how the stream was batched. Records anchored at or
@@ -82,6 +82,14 @@ async def _window_state(settings: Settings) -> dict[str, Any]:
             if live:
                 state[base[len(prefix) :]] = sorted(zip(live, records, strict=True))
         state["cl:parent"] = await client.hgetall(f"{prefix}cl:parent")
+        # Parked records (parcels that never counted for an entity) are never pruned by event time.
+        parked = [raw async for raw in client.scan_iter(match=f"{prefix}p:*", count=1000)]
+        for start in range(0, len(parked), 1000):
+            pipe = client.pipeline(transaction=False)
+            for key in parked[start : start + 1000]:
+                pipe.hgetall(key)
+            for key, fields in zip(parked[start : start + 1000], await pipe.execute(), strict=True):
+                state[key.decode()[len(prefix) :]] = sorted(fields.items())
     finally:
         await client.aclose()
     return state
