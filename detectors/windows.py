@@ -5,6 +5,8 @@ What a window holds (docs/windows.md says the same with a timeline):
 * A parcel enters an entity's record set with its first accepted event, whatever its suspect
   mass (recording zero-mass parcels too is what makes redelivery and reordering harmless: the
   state is a function of the set of accepted events). Only parcels with mass above zero count.
+  A record that never counted is *parked* apart from the entity, once per parcel (see
+  :func:`park_updates`), and moves into the entity when it first counts.
 * Its *anchor* is the earliest event time among its accepted events; its mass, weight and
   reasons are those of the accepted event with the greatest (rank, event time, event id), where
   a scale reading (rank 2) beats a declaration (rank 1). A redelivered event changes nothing.
@@ -31,9 +33,9 @@ What a window holds (docs/windows.md says the same with a timeline):
 * When every partition is idle (read to its end, nothing new for a while) the horizon moves to
   the end of time, so the last windows of a finished replay are judged too.
 
-The memory store runs :func:`apply_entity`; the Redis store runs the same steps in Lua
-(``store_redis.lua``); the contract tests hold the two equal and both equal to a brute-force
-oracle.
+The memory store runs :func:`park_updates` then :func:`apply_entity`; the Redis store runs the
+same steps in Lua (``store_redis.lua``); the contract tests hold the two equal and both equal to a
+brute-force oracle.
 """
 
 from __future__ import annotations
