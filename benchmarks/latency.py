@@ -99,7 +99,8 @@ async def publish_steadily(settings: Settings, events: list[dict[str, Any]], rat
 
 
 async def alert_latencies(settings: Settings, until_ms: float) -> list[float]:
-    """The latency of each alert whose last event was published before ``until_ms``."""
+    """The latency of each alert whose last event was published before ``until_ms``, in the order of
+    their last events."""
     consumer = AIOKafkaConsumer(
         settings.topic("alerts"),
         bootstrap_servers=settings.bootstrap_servers,
@@ -107,7 +108,7 @@ async def alert_latencies(settings: Settings, until_ms: float) -> list[float]:
         enable_auto_commit=False,
     )
     await consumer.start()
-    latencies: dict[str, float] = {}
+    latencies: dict[str, tuple[float, float]] = {}
     try:
         idle = 0
         while idle < 3:
@@ -119,14 +120,17 @@ async def alert_latencies(settings: Settings, until_ms: float) -> list[float]:
                     last = alert["last_event_time"].replace("Z", "+00:00")
                     last_ms = datetime.fromisoformat(last).timestamp() * 1000
                     if last_ms <= until_ms:
-                        latencies.setdefault(alert["alert_id"], (record.timestamp - last_ms) / 1000)
+                        latencies.setdefault(alert["alert_id"], (last_ms, (record.timestamp - last_ms) / 1000))
     finally:
         await consumer.stop()
-    return list(latencies.values())
+    return [latency for _, latency in sorted(latencies.values())]
 
 
-async def broker_latencies(settings: Settings, rate: float, seconds: float, fetch_max_wait_ms: int) -> list[float]:
-    """The broker alone: a bare aiokafka consumer's delay from send to receipt, on a topic of its own."""
+async def broker_latencies(
+    settings: Settings, rate: float, seconds: float, fetch_max_wait_ms: int, value_bytes: int
+) -> list[float]:
+    """The broker alone: a bare aiokafka consumer's delay from send to receipt, on a topic of its own,
+    messages padded to ``value_bytes`` (the broker's cost grows with the bytes it holds)."""
     own = settings.model_copy(update={"topic_prefix": f"broker-latency-{fetch_max_wait_ms}."})
     await ensure_topics(own)
     topic = own.topic("canonical")
@@ -147,13 +151,16 @@ async def broker_latencies(settings: Settings, rate: float, seconds: float, fetc
         while len(delays) < total:
             batches = await consumer.getmany(timeout_ms=1000)
             now = time.time()
-            delays.extend(now - float(record.value) for records in batches.values() for record in records)
+            delays.extend(
+                now - float(record.value.split(b"|", 1)[0]) for records in batches.values() for record in records
+            )
 
     try:
         await consumer.getmany(timeout_ms=3000)  # joins the group before the clock starts
         receiving = asyncio.ensure_future(receive())
         async for i in paced(range(total), rate):
-            await producer.send(topic, str(time.time()).encode(), partition=i % settings.partitions)
+            value = f"{time.time()}|".encode().ljust(value_bytes, b" ")
+            await producer.send(topic, value, partition=i % settings.partitions)
         await producer.flush()
         await asyncio.wait_for(receiving, timeout=60)
     finally:
@@ -162,14 +169,16 @@ async def broker_latencies(settings: Settings, rate: float, seconds: float, fetc
     return delays
 
 
-def broker_alone(rate: float, seconds: float, waits: list[int]) -> list[tuple[int, list[float], float]]:
+def broker_alone(
+    rate: float, seconds: float, waits: list[int], value_bytes: int
+) -> list[tuple[int, list[float], float]]:
     """For each fetch wait: the delays, and the broker's CPU over the run as a share of one core."""
     with tempfile.TemporaryDirectory(prefix="pw-broker-latency-") as tmp, contextlib.ExitStack() as stack:
         settings, broker, _ = local_servers(stack, Path(tmp), app_id="bench-broker-latency")
         out = []
         for wait in waits:
             cpu = CpuShares({"broker": broker.process.pid})
-            delays = asyncio.run(broker_latencies(settings, rate, seconds, wait))
+            delays = asyncio.run(broker_latencies(settings, rate, seconds, wait, value_bytes))
             out.append((wait, delays, cpu.read()["broker"]))
         return out
 
@@ -191,6 +200,22 @@ def wait_ready(port: int, worker: subprocess.Popen[bytes], log: Path, timeout_s:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def p99_by_half(values: list[float]) -> str:
+    """p99 of the first and of the second half of ``values`` (in the order they came): the broker's
+    delivery delay grows with its log, so a run's tail is at its end."""
+    middle = len(values) // 2
+    return f"{percentile(values[:middle] or values, 0.99):.3f} | {percentile(values[middle:], 0.99):.3f}"
+
+
+def mean_event_bytes() -> int:
+    """The mean size of the events the runs publish (the broker-alone messages are padded to it)."""
+    with tempfile.TemporaryDirectory(prefix="pw-latency-size-") as tmp:
+        stream = Path(tmp) / "stream.jsonl"
+        simulate(seed=43, days=60, out=stream, scale=4.0)
+        events = last_event_per_parcel(stream.read_bytes().splitlines())
+    return round(statistics.fmean(len(orjson.dumps(e)) for e in events))
 
 
 @dataclass
@@ -320,7 +345,9 @@ def main() -> None:
     broker_rate = fractions[-1] * measured
     # Faust's own wait, the worker's default, and one between them.
     waits = sorted({FAUST_FETCH_WAIT_MS, 500, worker_wait}, reverse=True)
-    broker = broker_alone(broker_rate, min(args.seconds, 30.0), waits)
+    value_bytes = mean_event_bytes()
+    # As long as the measured runs: the broker's delay grows with what its log holds.
+    broker = broker_alone(broker_rate, args.seconds, waits, value_bytes)
     command = (
         f"python benchmarks/latency.py --seconds {args.seconds:g} --fractions {args.fractions}"
         f" --lateness {args.lateness} --batch-within {args.batch_within} --consumers {args.consumers}"
@@ -345,33 +372,38 @@ def main() -> None:
             " timeout, which is a stream's end, not its steady state.",
             "",
             "| consumer | batch within (s) | fraction | events/s | events | alerts | p50 (s) | p99 (s) | max (s) |"
-            " mean (s) | CPU: worker | publisher | Redis | broker |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            " mean (s) | p99, first half (s) | p99, second half (s) | CPU: worker | publisher | Redis | broker |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             *[
                 f"| {consumer} | {within:g} | {fraction:.0%} | {rate:,.0f} | {published:,} | {len(lat):,} |"
                 f" {percentile(lat, 0.5):.3f} | {percentile(lat, 0.99):.3f} | {max(lat):.3f} |"
-                f" {statistics.fmean(lat):.3f} | {cpu['worker']:.0%} | {cpu['publisher']:.0%} | {cpu['redis']:.0%} |"
+                f" {statistics.fmean(lat):.3f} | {p99_by_half(lat)} |"
+                f" {cpu['worker']:.0%} | {cpu['publisher']:.0%} | {cpu['redis']:.0%} |"
                 f" {cpu['broker']:.0%} |"
                 for consumer, within, fraction, rate, published, lat, cpu in rows
             ],
             "",
             "CPU: user plus system time over the publishing, as a share of one core (the machine has"
             " two); the worker is one Python process (its event loop and Faust's consumer thread share one"
-            " interpreter lock), the publisher is this benchmark's own process.",
+            " interpreter lock), the publisher is this benchmark's own process. The halves: the alerts in the"
+            " order of their last events, first half and second half.",
             "",
             "The consumer: `eager` is the worker's default (streams/eager_consumer.py, the broker may hold a"
             f" fetch {worker_wait} ms); `stock` is Faust's own, whose broker wait is fixed at"
             f" {FAUST_FETCH_WAIT_MS:,} ms.",
             "",
             f"The broker alone, in the same run: a bare aiokafka consumer of its own topic, {broker_rate:,.0f}"
-            f" events/s for {min(args.seconds, 30.0):g} s, delay from send to receipt, by how long the broker may"
-            " hold a fetch, with the broker's CPU over the run (a share of one core):",
+            f" messages/s of {value_bytes:,} bytes (the mean event published above) for {args.seconds:g} s, delay"
+            " from send to receipt, by how long the broker may hold a fetch, with the broker's CPU over the run"
+            " (a share of one core). The halves show whether the broker delivers later as its log grows (Tansu's"
+            " memory engine did when this table was added); the worker's alerts above carry that delay too:",
             "",
-            "| fetch wait (ms) | events | p50 (s) | p99 (s) | max (s) | broker CPU |",
-            "|---:|---:|---:|---:|---:|---:|",
+            "| fetch wait (ms) | events | p50 (s) | p99 (s) | max (s) | p99, first half (s) | p99, second half (s) |"
+            " broker CPU |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|",
             *[
                 f"| {wait:,} | {len(lat):,} | {percentile(lat, 0.5):.3f} | {percentile(lat, 0.99):.3f} |"
-                f" {max(lat):.3f} | {broker_cpu:.0%} |"
+                f" {max(lat):.3f} | {p99_by_half(lat)} | {broker_cpu:.0%} |"
                 for wait, lat, broker_cpu in broker
             ],
             "",

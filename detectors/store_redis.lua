@@ -47,7 +47,7 @@
 
 local req = cjson.decode(ARGV[1])
 local batch_entities = #req.entities
--- Entities left due by an earlier call and not in this batch: their keys follow the batch's.
+-- Entities left due by an earlier call and not in this batch follow the batch's.
 for _, ent in ipairs(req.more) do req.entities[#req.entities + 1] = ent end
 local cfg = req.cfg
 local retention = cfg.retention_ms
@@ -158,7 +158,7 @@ local function merge(rec, t, mass, weight, rank, vid, cancel, rs)
   return 'updated', dirty, nil, nil
 end
 
--- Parked records, read once per parcel per call; phase 1 writes them back together (flush_parked).
+-- Parked records, read once per parcel per call; phase 1 writes each parcel's back at its end, at once.
 local parked, parked_new, parked_dirty, dirty_order = {}, {}, {}, {}
 local function parked_key(pid) return cfg.prefix .. ':p:' .. pid end
 local function parked_of(pid)
@@ -271,7 +271,7 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from, pa
         if dirty then park_now(pid, tag, held and encode(rec) or (u[9] or encode(rec)), retention) end
       else
         advance(t)
-        -- A new record: the batch's rows carry it written out (and its time), cluster entries do not.
+        -- A new record: the batch's rows carry it written out, cluster entries do not.
         if held then
           redis.call('HSET', rkey, pid, encode(rec))
           redis.call('ZADD', zkey, int(rec.a), pid)
