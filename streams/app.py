@@ -276,7 +276,7 @@ def create_app(settings: Settings, metrics: Metrics, health: Health) -> faust.Ap
                 if applying is not None:
                     await applying
                 applying = asyncio.ensure_future(apply(staged, messages))
-                # The store call (the pipeline's longest step) goes out before the next batch is taken.
+                # The store call goes out before the next batch is taken and staged, so the two overlap.
                 await asyncio.sleep(0)
         finally:
             if applying is not None:
