@@ -3,10 +3,10 @@
 Framework records (Faust events, Kafka messages) stop at the boundary; the core only ever
 sees these frozen records.
 
-``Address`` and ``Party`` are frozen msgspec structs, not dataclasses: the worker's decoder
-(:mod:`detectors.wire`) builds them straight from the record, where copying each into a frozen
-dataclass cost more than decoding the record (benchmarks/core_stages.py times the whole
-decoding), and they hash faster as cache keys (:mod:`detectors.entities`). Their fields carry
+``Address``, ``Party``, ``Item`` and ``Dimensions`` are frozen msgspec structs, not dataclasses:
+the worker's decoder (:mod:`detectors.wire`) builds them straight from the record, where copying
+each into a frozen dataclass cost more than decoding the record (benchmarks/core_stages.py times
+the whole decoding), and they hash faster as cache keys (:mod:`detectors.entities`). Their fields carry
 the contract's bounds, which msgspec checks when it decodes a record and never when a record is
 built in code.
 """
@@ -48,22 +48,30 @@ class Party(msgspec.Struct, frozen=True):
     address: Address | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Item:
-    description: str
-    quantity: float
-    hs_code: str | None = None
-    unit: str | None = None
-    unit_volume_ml: float | None = None
-    value: float | None = None
-    currency: str | None = None
+# orjson reads an integer beyond 64 bits as a float; msgspec would keep it an int. Such integers
+# are refused by the decoder and judged the schema's way (detectors/wire.py).
+INT_MAX = 2**63 - 1
+# Numbers that the contract lets be integers stay integers where the schema's way keeps them so.
+Positive = Annotated[int, msgspec.Meta(gt=0, le=INT_MAX)] | Annotated[float, msgspec.Meta(gt=0)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0, le=INT_MAX)] | Annotated[float, msgspec.Meta(ge=0)]
+# A float field takes a JSON integer as a float, as the schema's way converts it.
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 
 
-@dataclass(frozen=True, slots=True)
-class Dimensions:
-    l: float  # noqa: E741 - the contract's field name
-    w: float
-    h: float
+class Item(msgspec.Struct, frozen=True):
+    description: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+    quantity: PositiveFloat
+    hs_code: Annotated[str, msgspec.Meta(pattern="^[0-9]{4,10}$")] | None = None
+    unit: Text16 | None = None
+    unit_volume_ml: Positive | None = None
+    value: NonNegative | None = None
+    currency: Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")] | None = None
+
+
+class Dimensions(msgspec.Struct, frozen=True):
+    l: PositiveFloat  # noqa: E741 - the contract's field name
+    w: PositiveFloat
+    h: PositiveFloat
 
     @property
     def volume_cm3(self) -> float:

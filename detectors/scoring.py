@@ -12,6 +12,7 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -59,9 +60,13 @@ class ParcelScore:
     reasons: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class _Features:
-    """What the text says, per parcel; numbers only, ready for the array stage."""
+class _Features(NamedTuple):
+    """What the text says, per parcel; numbers only, ready for the array stage.
+
+    A named tuple, not a frozen dataclass: one is built per event, and a batch's columns are read
+    off all of them at once (``zip(*features)``); a frozen dataclass took several times as long to
+    build (benchmarks/core_stages.py).
+    """
 
     weight: float
     declared: float
@@ -195,19 +200,16 @@ def score_batch(
         return []
     feats = [_features(event, reference, include_suspended) for event in events]
     p = reference.scoring
-
-    def column(name: str) -> FloatArray:
-        return np.array([getattr(f, name) for f in feats], dtype=np.float64)
-
-    weight, declared, measured = column("weight"), column("declared"), column("measured")
-    volume, honest, empty = column("volume_cm3"), column("honest_kg"), column("empty_kg")
-    cover_matched, controlled, cover_word = (
-        column("cover_matched") > 0,
-        column("controlled") > 0,
-        column("cover_word") > 0,
-    )
-    dense_explained, international = column("dense_explained") > 0, column("international") > 0
-    route_risk, shipping, value = column("route_risk"), column("shipping_cny_per_kg"), column("value_cny")
+    column = {
+        name: np.array(values, dtype=np.float64)
+        for name, values in zip(_Features._fields, zip(*feats, strict=True), strict=True)
+    }
+    weight, declared, measured = column["weight"], column["declared"], column["measured"]
+    volume, honest, empty = column["volume_cm3"], column["honest_kg"], column["empty_kg"]
+    cover_matched, controlled = column["cover_matched"] > 0, column["controlled"] > 0
+    cover_word = column["cover_word"] > 0
+    dense_explained, international = column["dense_explained"] > 0, column["international"] > 0
+    route_risk, shipping, value = column["route_risk"], column["shipping_cny_per_kg"], column["value_cny"]
     known_weight = ~np.isnan(weight)
     weight0 = np.where(known_weight, weight, 0.0)
 
@@ -268,13 +270,10 @@ def score_batch(
     suspect = np.minimum(estimate * (1.0 - clean), weight0)
     suspect = np.round(suspect, 3)
 
-    fired_matrix = [fired for _code, fired, _est, _conf in signals]
-    codes = [code for code, _fired, _est, _conf in signals]
-    results: list[ParcelScore] = []
-    for i in range(len(events)):
-        reasons = tuple(code for code, fired in zip(codes, fired_matrix, strict=True) if fired[i])
-        mass = float(suspect[i])
-        if mass <= 0:
-            reasons, mass = (), 0.0
-        results.append(ParcelScore(suspect_mass_kg=mass, weight_kg=float(weight0[i]), reasons=reasons))
-    return results
+    # Nearly every parcel scores nothing: reasons are read only for those that score.
+    masses, weights = suspect.tolist(), weight0.tolist()
+    results = [ParcelScore(0.0, w, ()) if m <= 0 else None for m, w in zip(masses, weights, strict=True)]
+    for i in np.flatnonzero(suspect > 0).tolist():
+        reasons = tuple(code for code, fired, _est, _conf in signals if fired[i])
+        results[i] = ParcelScore(suspect_mass_kg=masses[i], weight_kg=weights[i], reasons=reasons)
+    return cast(list[ParcelScore], results)

@@ -20,34 +20,9 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from detectors.events import Address, Country, Dimensions, Item, ParcelEvent, Party, Text16, Text64
+from detectors.events import INT_MAX, Address, Country, Dimensions, Item, ParcelEvent, Party, Text64
 
-# orjson reads an integer beyond 64 bits as a float; msgspec would keep it an int. Such integers
-# are refused here and judged the schema's way.
-_INT_MAX = 2**63 - 1
-
-_Currency = Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")]
-_HsCode = Annotated[str, msgspec.Meta(pattern="^[0-9]{4,10}$")]
-# Numbers stay ints when written as ints, as orjson leaves them.
-_Positive = Annotated[int, msgspec.Meta(gt=0, le=_INT_MAX)] | Annotated[float, msgspec.Meta(gt=0)]
-_NonNegative = Annotated[int, msgspec.Meta(ge=0, le=_INT_MAX)] | Annotated[float, msgspec.Meta(ge=0)]
 _Weight = Annotated[int, msgspec.Meta(gt=0, le=100000)] | Annotated[float, msgspec.Meta(gt=0, le=100000)]
-
-
-class _Item(msgspec.Struct):
-    description: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
-    quantity: _Positive
-    hs_code: _HsCode | None = None
-    unit: Text16 | None = None
-    unit_volume_ml: _Positive | None = None
-    value: _NonNegative | None = None
-    currency: _Currency | None = None
-
-
-class _Dimensions(msgspec.Struct):
-    l: _Positive  # noqa: E741 - the contract's field name
-    w: _Positive
-    h: _Positive
 
 
 class _Event(msgspec.Struct):
@@ -55,21 +30,21 @@ class _Event(msgspec.Struct):
     parcel_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     event_type: Literal["declared", "picked_up", "scanned", "exported", "delivered", "cancelled"]
     # The contract's oneOf [date-time string, integer >= 0]; the time itself is parsed by the caller.
-    event_time: Annotated[int, msgspec.Meta(ge=0, le=_INT_MAX)] | str
+    event_time: Annotated[int, msgspec.Meta(ge=0, le=INT_MAX)] | str
     courier: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
     channel: Literal["express", "ltl", "cross_border_ecommerce", "postal"]
     sender: Party  # decoded as they are kept (detectors/events.py)
     recipient: Party
-    items: Annotated[list[_Item], msgspec.Meta(min_length=1, max_length=200)]
+    items: Annotated[tuple[Item, ...], msgspec.Meta(min_length=1, max_length=200)]
     schema_version: Literal[1] | msgspec.UnsetType = msgspec.UNSET  # absent or 1; null is not the const
     platform: Text64 | None = None
     order_id: Text64 | None = None
     pickup_point: Text64 | None = None
     destination_country: Country | None = None
-    transit_countries: list[Country] = []
+    transit_countries: tuple[Country, ...] = ()
     declared_weight_kg: _Weight | None = None
     measured_weight_kg: _Weight | None = None
-    dimensions_cm: _Dimensions | None = None
+    dimensions_cm: Dimensions | None = None
 
 
 _DECODER = msgspec.json.Decoder(_Event)
@@ -88,17 +63,12 @@ def _check_address(p: Party) -> Party:
     return p
 
 
-def _item(i: _Item) -> Item:
-    return Item(i.description, float(i.quantity), i.hs_code, i.unit, i.unit_volume_ml, i.value, i.currency)
-
-
 def decode(raw: bytes, event_time_ms: Callable[[int | str], int]) -> ParcelEvent:
     """The event of a record these types accept; raises :data:`Refused` otherwise.
 
     ``event_time_ms`` turns the record's ``event_time`` into epoch milliseconds, or raises.
     """
     e = _DECODER.decode(raw)
-    d = e.dimensions_cm
     return ParcelEvent(
         event_id=e.event_id,
         parcel_id=e.parcel_id,
@@ -108,13 +78,13 @@ def decode(raw: bytes, event_time_ms: Callable[[int | str], int]) -> ParcelEvent
         channel=e.channel,
         sender=_check_address(e.sender),
         recipient=_check_address(e.recipient),
-        items=tuple(_item(i) for i in e.items),
+        items=e.items,
         platform=e.platform,
         order_id=e.order_id,
         pickup_point=e.pickup_point,
         destination_country=e.destination_country,
-        transit_countries=tuple(e.transit_countries),
+        transit_countries=e.transit_countries,
         declared_weight_kg=e.declared_weight_kg,
         measured_weight_kg=e.measured_weight_kg,
-        dimensions=Dimensions(float(d.l), float(d.w), float(d.h)) if d is not None else None,
+        dimensions=e.dimensions_cm,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import msgspec
 import pytest
 
 from detectors.events import Dimensions, Item, ParcelEvent, Party
@@ -166,7 +167,7 @@ def test_cheap_goods_sent_abroad_at_cross_border_rates() -> None:
         "矿泉水 550ml*24瓶", loose, 1, "箱", to="TH", channel="cross_border_ecommerce", value=2000, currency="USD"
     )
     assert score(valued).suspect_mass_kg == 0
-    unknown_currency = replace(valued, items=(replace(valued.items[0], currency="XAU"),))
+    unknown_currency = replace(valued, items=(msgspec.structs.replace(valued.items[0], currency="XAU"),))
     assert UNECONOMIC_SHIPPING in score(unknown_currency).reasons  # falls back to the typical value
 
 
