@@ -66,7 +66,7 @@ def main() -> None:
         " an outage. A deployment's window state lives in one hash slot, on one master (docs/windows.md):"
         " the shards are deployments (split by courier or region, each its own prefix and consumer group),"
         " and identity clusters do not link across them; the memory assumes every parcel keeps its state"
-        " (a parked hash, or records in its entities once it counted) for the whole retention, as the"
+        " (a parked string, or records in its entities once it counted) for the whole retention, as the"
         " store does.",
         "",
         f"The worker figure ({worker_eps:,} events/s) was measured with the worker sharing this machine's cores"

@@ -21,9 +21,9 @@
 --   KEYS[#KEYS-1] due    ZSET "<entity type>:<key>" scored by cf: entities with ends to judge
 --   KEYS[#KEYS]   claims ZSET "<entity type>:<key>" scored by the oldest claim of its pending alerts
 -- Parked records (not in KEYS, like the cluster keys; detectors/windows.py: park_updates):
---   <prefix>:p:<parcel key> HASH "<entity type>:<key>" -> the record, as above, of a parcel that never
---   counted for that entity, or '*': the entity holds the record. Expires a retention after its last
---   parked write (wall clock), or with the entities once it marks one.
+--   <prefix>:p:<parcel key> STRING: per entity, the record, as above, of a parcel that never counted
+--   for it, or '*': the entity holds the record (parked_of below has the format). Expires a retention
+--   after its last write (wall clock), or with the entities once it marks one.
 -- An alert is handed out once, to the call that raised it, and again only when it is still not
 -- acknowledged reclaim_ms later (wall clock): two workers touching one entity never both publish it.
 -- Cluster keys (not in KEYS: the roots are found here; one hash slot on Redis Cluster, where the prefix
@@ -158,33 +158,62 @@ local function merge(rec, t, mass, weight, rank, vid, cancel, rs)
   return 'updated', dirty, nil, nil
 end
 
--- Parked records, read once per parcel per call; phase 1 writes each parcel's back at its end, at once.
-local parked, parked_new, parked_dirty, dirty_order = {}, {}, {}, {}
+-- Parked records: one string per parcel, read once per call and written whole. For each distinct
+-- value (a record, or '*': the entity holds it), "<bytes>:<value><tag> <tag>...\n", the value
+-- first and by its length, as an event id may hold any character. A tag is the entity's key after a
+-- one-letter code for its type (store_redis.py: parked_records reads them).
+local TYPE_CODE = {sender_phone = 'a', sender_account = 'b', sender_address = 'c', recipient = 'd',
+                   recipient_address = 'e', pickup_point = 'f'}
+local function parked_tag(et, key)
+  local code = TYPE_CODE[et]
+  if code then return code .. key end
+  return et .. ':' .. key
+end
+local parked, parked_dirty, dirty_order = {}, {}, {}
 local function parked_key(pid) return cfg.prefix .. ':p:' .. pid end
 local function parked_of(pid)
   local st = parked[pid]
   if st == nil then
-    local all = redis.call('HGETALL', parked_key(pid))
     st = {}
-    for j = 1, #all, 2 do st[all[j]] = all[j + 1] end
-    parked[pid], parked_new[pid] = st, #all == 0
+    local raw = redis.call('GET', parked_key(pid))
+    if raw then
+      local pos, n = 1, #raw
+      while pos <= n do
+        local colon = string.find(raw, ':', pos, true)
+        local stop = colon + tonumber(string.sub(raw, pos, colon - 1))
+        local value = string.sub(raw, colon + 1, stop)
+        local eol = string.find(raw, '\n', stop + 1, true)
+        for tag in string.gmatch(string.sub(raw, stop + 1, eol - 1), '[^ ]+') do st[tag] = value end
+        pos = eol + 1
+      end
+    end
+    parked[pid] = st
   end
   return st
 end
--- A parked record's key lives a retention after its last parked write; once it marks an entity
--- that holds the record ('*'), as long as the entities (never shortened: GT).
-local function expire_parked(pid, ms)
-  if parked_new[pid] then
-    redis.call('PEXPIRE', parked_key(pid), ms)
-    parked_new[pid] = false
-  else
-    redis.call('PEXPIRE', parked_key(pid), ms, 'GT')
+-- A parcel's parked records live a retention after their last write; once one marks an entity
+-- that holds the record ('*'), as long as the entities' keys, if that is longer.
+local function write_parked(pid)
+  local st, by_value, values, ms = parked[pid], {}, {}, retention
+  for tag, value in pairs(st) do
+    local tags = by_value[value]
+    if tags == nil then
+      tags = {}
+      by_value[value] = tags
+      values[#values + 1] = value
+      if value == '*' and ttl > ms then ms = ttl end
+    end
+    tags[#tags + 1] = tag
   end
+  local out = {}
+  for i, value in ipairs(values) do
+    out[i] = #value .. ':' .. value .. table.concat(by_value[value], ' ') .. '\n'
+  end
+  redis.call('SET', parked_key(pid), table.concat(out), 'PX', ms)
 end
-local function park_now(pid, tag, value, ms)
+local function park_now(pid, tag, value)
   parked_of(pid)[tag] = value
-  redis.call('HSET', parked_key(pid), tag, value)
-  if ms > 0 then expire_parked(pid, ms) end
+  write_parked(pid)
 end
 
 local function hdel_chunks(key, members)
@@ -198,7 +227,7 @@ local pending = {}
 
 -- Apply one entity's updates, prune, judge its ends before check_until (see windows.apply_entity).
 local function process(ent, rkey, zkey, check_until, late_before, judge_from, parks)
-  local tag = ent.et .. ':' .. ent.key
+  local tag = parked_tag(ent.et, ent.key)
   local wm_raw, cf_raw, ct_raw = unpack(redis.call('HMGET', rkey, 'wm', 'cf', 'ct'))
   local wm = wm_raw and tonumber(wm_raw) or nil
   local wm_before = wm
@@ -268,7 +297,7 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from, pa
         -- a parked tombstone: nothing applied
       elseif parks and (rec.c or rec.m <= 0) then
         -- still not live: stays parked
-        if dirty then park_now(pid, tag, held and encode(rec) or (u[9] or encode(rec)), retention) end
+        if dirty then park_now(pid, tag, held and encode(rec) or (u[9] or encode(rec))) end
       else
         advance(t)
         -- A new record: the batch's rows carry it written out, cluster entries do not.
@@ -282,7 +311,7 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from, pa
         written = written + 1
         if oldest == nil or rec.a < oldest then oldest = rec.a end
         if new ~= nil then touch(new); touch(old) end
-        if parks then park_now(pid, tag, '*', ttl) end
+        if parks then park_now(pid, tag, '*') end
       end
     end
     stats[status] = stats[status] + 1
@@ -444,7 +473,7 @@ end
 -- entity does not hold, go to the parked records; the rest stay, in order, for phase 2.
 for _, ent in ipairs(req.entities) do
   if ent.et ~= 'cluster' and #ent.u > 0 then
-    local tag, rest, applied = ent.et .. ':' .. ent.key, {}, {}
+    local tag, rest, applied = parked_tag(ent.et, ent.key), {}, {}
     for _, u in ipairs(ent.u) do
       if u[3] > 0 or u[7] == 1 or applied[u[1]] then
         rest[#rest + 1] = u
@@ -473,10 +502,9 @@ for _, ent in ipairs(req.entities) do
           if dirty then
             st[tag] = value
             if not parked_dirty[pid] then
-              parked_dirty[pid] = {}
+              parked_dirty[pid] = true
               dirty_order[#dirty_order + 1] = pid
             end
-            parked_dirty[pid][tag] = true
           end
           stats[status] = stats[status] + 1
         end
@@ -485,15 +513,7 @@ for _, ent in ipairs(req.entities) do
     ent.u = rest
   end
 end
-for _, pid in ipairs(dirty_order) do
-  local st, args = parked[pid], {}
-  for tag in pairs(parked_dirty[pid]) do
-    args[#args + 1] = tag
-    args[#args + 1] = st[tag]
-  end
-  redis.call('HSET', parked_key(pid), unpack(args))
-  expire_parked(pid, retention)
-end
+for _, pid in ipairs(dirty_order) do write_parked(pid) end
 
 -- Phase 2: the entities left with updates, or due, are applied and judged.
 local judge = {}

@@ -99,6 +99,38 @@ def entity_keys(prefix: str, entity: EntityRef) -> list[str]:
     return [f"{base}:r", f"{base}:z"]
 
 
+# The script's one-letter codes of entity types in parked tags (store_redis.lua: TYPE_CODE).
+_PARKED_TYPES = {
+    "a": "sender_phone",
+    "b": "sender_account",
+    "c": "sender_address",
+    "d": "recipient",
+    "e": "recipient_address",
+    "f": "pickup_point",
+}
+
+
+def parked_records(raw: bytes) -> dict[str, bytes]:
+    """A parcel's parked string (``<prefix>:p:<parcel key>``) as entity tag (``<type>:<key>``) ->
+    its record as the script encodes one, or ``b"*"`` where the entity holds the record.
+
+    For each distinct value the string holds ``<bytes>:<value><tag> <tag>...\\n``: the value is read
+    by its length, as an event id may hold any character.
+    """
+    out: dict[str, bytes] = {}
+    pos = 0
+    while pos < len(raw):
+        colon = raw.index(b":", pos)
+        stop = colon + 1 + int(raw[pos:colon])
+        value = raw[colon + 1 : stop]
+        eol = raw.index(b"\n", stop)
+        for tag in raw[stop:eol].decode().split(" "):
+            code = _PARKED_TYPES.get(tag[0])
+            out[f"{code}:{tag[1:]}" if code and ":" not in tag else tag] = value
+        pos = eol + 1
+    return out
+
+
 def alert_from_json(raw: str | bytes) -> RaisedAlert:
     data: dict[str, Any] = orjson.loads(raw)
     rc = data.get("rc") or {}

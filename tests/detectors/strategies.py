@@ -24,7 +24,9 @@ def parcel_updates(draw: st.DrawFn, max_parcels: int = 12, max_size: int = 40) -
                 mass_kg=draw(st.sampled_from([0.0, 0.0, 0.5, 1.25, 3.0, 7.5])),
                 weight_kg=draw(st.sampled_from([1.0, 2.5, 12.0])),
                 rank=draw(st.sampled_from([1, 2])),
-                event_id=draw(st.sampled_from(["e1", "e2", "é3", f"e{n}"])),
+                event_id=draw(
+                    st.sampled_from(["e1", "e2", "é3", "e\n4 1:*|", f"e{n}"])
+                ),  # any text: the stores encode it
                 cancelled=cancelled,
                 reasons=draw(st.sampled_from([(), ("DENSITY_HIGH",), ("COVER_GOODS_OVERWEIGHT", "DENSITY_HIGH")])),
             )

@@ -17,7 +17,7 @@ from detectors.entities import EntityRef
 from detectors.rules import Rule, RuleSet
 from detectors.store import ClockInput, PartitionReport
 from detectors.store_memory import MemoryWindowStore
-from detectors.store_redis import RedisWindowStore, entity_keys
+from detectors.store_redis import RedisWindowStore, entity_keys, parked_records
 from detectors.windows import RECORDED, EntityUpdates, ParcelUpdate, Parked, Record, WindowConfig
 from streams.servers import RunningServer
 from tests.detectors.strategies import parcel_updates
@@ -67,9 +67,9 @@ async def _parked(client: aioredis.Redis, prefix: str) -> Parked:
     """The parked records in Redis, as the memory store keeps them ('*': the entity holds it)."""
     out: Parked = {}
     async for key in client.scan_iter(match=f"{prefix}:p:*", count=1000):
-        fields = await client.hgetall(key)
+        fields = parked_records(await client.get(key))
         out[key.decode()[len(prefix) + 3 :]] = {
-            tag.decode(): RECORDED if value == b"*" else _record(value) for tag, value in fields.items()
+            tag: RECORDED if value == b"*" else _record(value) for tag, value in fields.items()
         }
     return out
 
@@ -266,9 +266,9 @@ def test_anchors_first_written_under_a_long_suppression_expire_with_their_record
 def test_a_parcel_that_never_counted_is_parked_once_and_moves_into_its_entities_when_it_does(
     redis_srv: RunningServer, loop: asyncio.AbstractEventLoop
 ) -> None:
-    """No entity key for a parcel with no mass: one parked hash, expiring a retention after its last
-    write. A later scale reading with mass moves it into its entities, anchored at its first event,
-    and the parked hash then marks them and expires with them."""
+    """No entity key for a parcel with no mass: one parked string, expiring a retention after its
+    last write. A later scale reading with mass moves it into its entities, anchored at its first
+    event, and the parked string then marks them and expires with them."""
 
     async def run() -> None:
         client = aioredis.from_url(redis_srv.url)
@@ -281,7 +281,7 @@ def test_a_parcel_that_never_counted_is_parked_once_and_moves_into_its_entities_
         await _same_step(store, memory, batch, RULES, clock, ((), ()), [])
         assert [k async for k in client.scan_iter(match=f"{prefix}:{{*")] == []
         parked_key = f"{prefix}:p:SF:1"
-        assert set(await client.hkeys(parked_key)) == {e.tag.encode() for e in ENTITIES[1:]}
+        assert set(parked_records(await client.get(parked_key))) == {e.tag for e in ENTITIES[1:]}
         retention_ms = CONFIG.retention_s * 1000
         assert retention_ms - 60_000 < await client.pttl(parked_key) <= retention_ms
         scale = ParcelUpdate("SF:1", t + 3_600_000, 2.0, 1.5, 2, "picked_up")

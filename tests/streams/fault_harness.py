@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from detectors.store_redis import parked_records
 from streams.replay import alert_ids, committed_progress
 from streams.settings import Settings
 from streams.topic_reader import read_topic
@@ -87,9 +88,9 @@ async def _window_state(settings: Settings) -> dict[str, Any]:
         for start in range(0, len(parked), 1000):
             pipe = client.pipeline(transaction=False)
             for key in parked[start : start + 1000]:
-                pipe.hgetall(key)
-            for key, fields in zip(parked[start : start + 1000], await pipe.execute(), strict=True):
-                state[key.decode()[len(prefix) :]] = sorted(fields.items())
+                pipe.get(key)
+            for key, raw in zip(parked[start : start + 1000], await pipe.execute(), strict=True):
+                state[key.decode()[len(prefix) :]] = sorted(parked_records(raw).items())
     finally:
         await client.aclose()
     return state
