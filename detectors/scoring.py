@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, cast
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
@@ -53,8 +54,9 @@ REASON_TEXT = {
 FloatArray = npt.NDArray[np.float64]
 
 
-@dataclass(frozen=True, slots=True)
-class ParcelScore:
+class ParcelScore(msgspec.Struct, frozen=True):
+    """One per event: a frozen msgspec struct, built in C."""
+
     suspect_mass_kg: float
     weight_kg: float
     reasons: tuple[str, ...]
