@@ -68,15 +68,16 @@ return 1
 """
 
 
-def new_record(u: ParcelUpdate) -> str:
-    """The record an entity's first accepted update writes, as the script encodes one (``encode``):
-    anchor and version time are the update's time (the version's left empty for it). Written here
-    once per update, not in Lua once per entity: formatting numbers was much of the script's time."""
-    mass = 0.0 if u.cancelled else u.mass_kg
-    return (
-        f"{u.event_time_ms}|{float(mass)!r}|{float(u.weight_kg)!r}|{u.rank}||{1 if u.cancelled else 0}"
-        f"|{','.join(u.reasons)}|{u.event_id}"
-    )
+def _row(u: ParcelUpdate) -> list[object]:
+    """An update as the script reads it (``update_row``), and last the record its entities' first
+    accepted update writes, as the script encodes one (``encode``): anchor and version time are
+    the update's time (the version's left empty for it). Written here once per update, not in Lua
+    once per entity: formatting numbers was much of the script's time."""
+    row = update_row(u)
+    cancelled, reasons = row[6], row[7]
+    mass = 0.0 if cancelled else float(u.mass_kg)
+    row.append(f"{u.event_time_ms}|{mass!r}|{float(u.weight_kg)!r}|{u.rank}||{cancelled}|{reasons}|{u.event_id}")
+    return row
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,20 +180,19 @@ class RedisWindowStore:
 
     def prepare(self, batch: Sequence[EntityUpdates], links: Sequence[ClusterEntry] = ()) -> EncodedBatch:
         entities: list[dict[str, Any]] = []
-        # An event's update goes to each of its entities (two or three): its row is sent once, and
+        # An event's update goes to each of its entities (three or four): its row is sent once, and
         # each entity names it by number (from 1, as Lua counts).
         rows: list[list[object]] = []
         numbers: dict[int, int] = {}
-
-        def row(update: ParcelUpdate) -> int:
-            found = numbers.get(id(update))
-            if found is None:
-                rows.append([*update_row(update), new_record(update)])
-                found = numbers[id(update)] = len(rows)
-            return found
-
         for group in batch:
-            entities.append(_entity_json(group.entity, [row(u) for u in group.updates]))
+            named = []
+            for update in group.updates:
+                number = numbers.get(id(update))
+                if number is None:
+                    rows.append(_row(update))
+                    number = numbers[id(update)] = len(rows)
+                named.append(number)
+            entities.append(_entity_json(group.entity, named))
         return EncodedBatch(
             {group.entity: number for number, group in enumerate(batch, 1)},
             orjson.Fragment(orjson.dumps(rows)),

@@ -115,8 +115,10 @@ def update_row(u: ParcelUpdate) -> list[object]:
     ]
 
 
-@dataclass(frozen=True, slots=True)
-class EntityUpdates:
+class EntityUpdates(msgspec.Struct, frozen=True):
+    """One entity's updates of a batch, in stream order: a frozen msgspec struct, as a batch builds
+    one for each entity it names (three or four per event)."""
+
     entity: EntityRef
     updates: tuple[ParcelUpdate, ...]
 
