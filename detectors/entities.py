@@ -15,7 +15,7 @@ from typing import Final
 import msgspec
 
 from detectors.events import Address, ParcelEvent
-from detectors.text import fold, squeeze
+from detectors.text import fold, squeeze, squeeze_folded
 
 ENTITY_TYPES: Final = (
     "sender_phone",
@@ -62,7 +62,8 @@ def normalise_phone(phone: str | None) -> str | None:
     """Digits only, Chinese country prefix removed; None when too short to identify anyone."""
     if not phone:
         return None
-    digits = "".join(_DIGITS.findall(fold(phone)))
+    # most phones are written as digits alone: nothing to fold or pick out
+    digits = phone if phone.isascii() and phone.isdigit() else "".join(_DIGITS.findall(fold(phone)))
     if len(digits) == 13 and digits.startswith("861"):
         digits = digits[2:]
     elif len(digits) == 15 and digits.startswith("00861"):
@@ -82,9 +83,9 @@ def normalise_building(address: Address | None) -> str | None:
     street = fold(address.street)
     dashed = _DASHED_UNIT.search(street)
     if dashed is not None:
-        street = squeeze(street[: dashed.start()]) + dashed.group(1) + "栋"
+        street = squeeze_folded(street[: dashed.start()]) + dashed.group(1) + "栋"
     else:
-        street = squeeze(street)
+        street = squeeze_folded(street)
         street = _BUILDING_MARK.sub("栋", street)
         mark = street.find("栋")
         if mark >= 0:
@@ -201,7 +202,8 @@ class Pseudonymizer:
         return hmac.digest(self._secret, f"{entity_type}\x1f{clear}".encode(), "sha256").hex()[:24]
 
     def _ref(self, entity_type: str, clear: str) -> EntityRef:
-        return EntityRef(entity_type, self.key(entity_type, clear))
+        # Not through the ``key`` cache: ``ref`` caches the same identifiers (``key`` serves nodes).
+        return EntityRef(entity_type, self._key(entity_type, clear))
 
     def _refs(self, side: Side, fields: tuple[object, ...]) -> tuple[tuple[EntityRef, str], ...]:
         return tuple((self.ref(kind, clear), clear) for kind, clear in side(*fields))

@@ -59,3 +59,8 @@ def _fold_unicode(text: str) -> str:
 def squeeze(text: str) -> str:
     """``fold`` and then drop spaces and punctuation: for keys compared as one token."""
     return _SPACE_PUNCT.sub("", fold(text))
+
+
+def squeeze_folded(folded: str) -> str:
+    """``squeeze`` of text already folded (folding twice changes nothing, and costs a second pass)."""
+    return _SPACE_PUNCT.sub("", folded)
