@@ -170,10 +170,11 @@ def main() -> None:
         f"- Worker RSS from a quarter of the way to the end: {quarter[0]:.0f} -> {quarter[-1]:.0f} MB "
         f"({rss_growth:+.1%}); median over the run {statistics.median(s['rss_mb'] for s in samples):.0f} MB.",
         f"- Worker log: {errors} ERROR and {criticals} CRITICAL lines.",
-        "- Redis grows with the suspect parcels' details (`<prefix>:parcel:<id>`, kept 180 days of wall "
-        "clock for the desk) and with the alert store; window state per entity is capped and pruned in event "
-        "time. This run compresses hundreds of days of event time into minutes of wall clock, so nothing "
-        "here expires by wall clock.",
+        "- Redis grows with the parked records of parcels that never counted (one string per parcel, kept a "
+        "retention of wall clock after its last write: most of the keys), with the suspect parcels' details "
+        "(`<prefix>:parcel:<id>`, kept 180 days of wall clock for the desk) and with the alert store; window "
+        "state per entity is capped and pruned in event time. This run compresses hundreds of days of event "
+        "time into minutes of wall clock, so nothing here expires by wall clock.",
     ]
     write_section("Soak: millions of events through one worker", body)
     print(
