@@ -58,7 +58,7 @@ def _fold_unicode(text: str) -> str:
 
 def squeeze(text: str) -> str:
     """``fold`` and then drop spaces and punctuation: for keys compared as one token."""
-    return _SPACE_PUNCT.sub("", fold(text))
+    return squeeze_folded(fold(text))
 
 
 def squeeze_folded(folded: str) -> str:

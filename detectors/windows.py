@@ -313,7 +313,7 @@ def park_updates(
     Nearly every parcel scores zero. Its records would never count, but they must be kept: a later
     event may give the parcel mass, and then its anchor is the earliest of all its events, and a
     newer zero-mass version must still outrank an older one with mass. Such records are *parked*:
-    kept once per parcel (one Redis hash, a field per entity), not in the entities' windows, which
+    kept once per parcel (in Redis one string, each distinct record once), not in the entities' windows, which
     an entity with no live parcel then never has. An update with no mass, not a cancellation, on a
     parcel the entity does not hold goes here; it cannot make the record live. The rest (mass,
     cancellations, parcels the entity holds) go through :func:`apply_entity`, in order, with every
