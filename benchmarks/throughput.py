@@ -136,7 +136,8 @@ def pipeline_rung(settings: Settings, events: int, work: Path, workers: int = 1)
 
 def publish_stream(settings: Settings, work: Path, events: int) -> None:
     """The benchmarks' stream: a 60-day simulation without events beyond the lateness (their fate
-    depends on timing), repeated with new ids and later times up to ``events`` on the canonical topic."""
+    depends on timing), repeated with new ids, later times and new recipients (``soak.copies``) up to
+    ``events`` on the canonical topic."""
     stream = work / "stream.jsonl"
     simulate(seed=41, days=60, out=stream, scale=4.0)
     lines = within_lateness(stream.read_bytes().splitlines(), lateness_ms=5 * 3600 * 1000)
@@ -188,7 +189,8 @@ def main() -> None:
     body = [
         provenance(f"python benchmarks/throughput.py --events {args.events}"),
         "",
-        f"{args.events:,} canonical events (a 60-day simulated stream, repeated with new ids and later times), "
+        f"{args.events:,} canonical events (a 60-day simulated stream, repeated with new ids, later times and new"
+        " recipients: shops send again, customers are mostly new, as in a real stream), "
         "8 partitions, one Tansu broker; each rung a consumer group of its own reading from the start, "
         "one after the other in one run. Pipeline: one `parcelwatch worker`, timed from its first committed "
         "offset to its last. The eager consumer (`streams/eager_consumer.py`, the worker's default) hands "
