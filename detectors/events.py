@@ -15,7 +15,8 @@ built in code.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from string import ascii_uppercase
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
 
@@ -24,7 +25,14 @@ Channel = Literal["express", "ltl", "cross_border_ecommerce", "postal"]
 
 
 # The contract's bounds (``detectors/contracts/parcel-event.schema.json``), for msgspec's decoder.
-Country = Annotated[str, msgspec.Meta(pattern="^[A-Z]{2}$")]
+if TYPE_CHECKING:
+    Country = str
+else:
+    # The pattern ^[A-Z]{2}$ as the 676 codes it admits: msgspec checks a literal with a look-up in
+    # C, and a pattern by calling Python's ``re``. An event has two to four country codes: decoding
+    # 100,000 events of benchmarks/core.py's stream took 2.0 us an event with the literal, 2.9 with
+    # the pattern (ad hoc, alternated runs).
+    Country = Literal[tuple(first + second for first in ascii_uppercase for second in ascii_uppercase)]
 Text16 = Annotated[str, msgspec.Meta(max_length=16)]
 Text32 = Annotated[str, msgspec.Meta(max_length=32)]
 Text64 = Annotated[str, msgspec.Meta(max_length=64)]
