@@ -173,8 +173,8 @@ def main() -> None:
         provenance(f"python benchmarks/soak.py --events {args.events}"),
         "",
         f"{args.events:,} events (one 60-day simulated stream of {len(lines):,} lines, published again with "
-        f"new ids, times moved 60 days on and new recipients per copy) published in {published_s:.0f} s, then processed "
-        f"by one worker in {processed_s:.0f} s: {rate:,.0f} events/s on average.",
+        f"new ids, times moved 60 days on and new recipients per copy) published in {published_s:.0f} s, then "
+        f"processed by one worker in {processed_s:.0f} s: {rate:,.0f} events/s on average.",
         "",
         "| seconds | events committed | worker RSS (MB) | Redis used_memory (MB) | Redis keys | Redis errors "
         "| broker errors |",

@@ -58,7 +58,8 @@ class EntityRef(msgspec.Struct, frozen=True):
 
 # Not cached: the pseudonymizer caches each side of an event whole, so these run only for a side it
 # has not seen, nearly always a new identity. On benchmarks/core.py's stream of 200,000 events a
-# cache here found 50 phones and 2,165 buildings in 161,835 calls, and cost more than it saved.
+# cache here found 50 phones and 2,165 buildings in some 162,000 calls each, and cost more than it
+# saved.
 def normalise_phone(phone: str | None) -> str | None:
     """Digits only, Chinese country prefix removed; None when too short to identify anyone."""
     if not phone:
