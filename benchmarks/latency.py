@@ -53,6 +53,7 @@ from local import CpuShares, local_servers  # noqa: E402 - benchmarks are script
 from report import provenance, read_result, write_result, write_section  # noqa: E402
 
 FAUST_FETCH_WAIT_MS = 1500  # fixed in faust/transport/drivers/aiokafka.py (_create_worker_consumer)
+DEFAULT_PARTITIONS = Settings.model_fields["partitions"].default
 
 
 def last_event_per_parcel(lines: list[bytes]) -> list[dict[str, Any]]:
@@ -170,11 +171,11 @@ async def broker_latencies(
 
 
 def broker_alone(
-    rate: float, seconds: float, waits: list[int], value_bytes: int
+    rate: float, seconds: float, waits: list[int], value_bytes: int, partitions: int
 ) -> list[tuple[int, list[float], float]]:
     """For each fetch wait: the delays, and the broker's CPU over the run as a share of one core."""
     with tempfile.TemporaryDirectory(prefix="pw-broker-latency-") as tmp, contextlib.ExitStack() as stack:
-        settings, broker, _ = local_servers(stack, Path(tmp), app_id="bench-broker-latency")
+        settings, broker, _ = local_servers(stack, Path(tmp), app_id="bench-broker-latency", partitions=partitions)
         out = []
         for wait in waits:
             cpu = CpuShares({"broker": broker.process.pid})
@@ -230,7 +231,7 @@ class Live:
 
 
 @contextlib.contextmanager
-def live_worker(lateness: str, batch_within_s: float, consumer: str) -> Iterator[Live]:
+def live_worker(lateness: str, batch_within_s: float, consumer: str, partitions: int) -> Iterator[Live]:
     with tempfile.TemporaryDirectory(prefix="pw-latency-") as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)
         port = free_port()
@@ -242,6 +243,7 @@ def live_worker(lateness: str, batch_within_s: float, consumer: str) -> Iterator
             metrics_port=port,
             batch_within_s=batch_within_s,
             faust_consumer=consumer,
+            partitions=partitions,
         )
         stream = work / "stream.jsonl"
         simulate(seed=43, days=60, out=stream, scale=4.0)
@@ -254,14 +256,16 @@ def live_worker(lateness: str, batch_within_s: float, consumer: str) -> Iterator
         yield Live(settings, work, worker, pids, events)
 
 
-def live_maximum(rate: float, seconds: float, lateness: str, batch_within_s: float, consumer: str) -> float:
+def live_maximum(
+    rate: float, seconds: float, lateness: str, batch_within_s: float, consumer: str, partitions: int
+) -> float:
     """The rate a live worker keeps up with while events are published at ``rate``, its publisher beside it.
 
     Its committed offsets are counted over the second half of ``seconds`` (the first is warm-up).
     Published faster than it reads, this is its maximum with a publisher on the same cores; if it keeps
     up, it is ``rate`` (about: offsets are committed every few seconds).
     """
-    with live_worker(lateness, batch_within_s, consumer) as live, ThreadPoolExecutor(1) as pool:
+    with live_worker(lateness, batch_within_s, consumer, partitions) as live, ThreadPoolExecutor(1) as pool:
         started = time.monotonic()
         publishing = pool.submit(asyncio.run, publish_steadily(live.settings, live.events, rate, seconds))
         time.sleep(seconds / 2)
@@ -273,12 +277,12 @@ def live_maximum(rate: float, seconds: float, lateness: str, batch_within_s: flo
 
 
 def measure(
-    rate: float, seconds: float, lateness: str, batch_within_s: float, consumer: str
+    rate: float, seconds: float, lateness: str, batch_within_s: float, consumer: str, partitions: int
 ) -> tuple[int, list[float], dict[str, float]]:
     """One live worker on fresh servers, events published at ``rate``: the events published, the
     latencies of its alerts, and the CPU of the worker, the publisher, Redis and the broker over the
     publishing, each as a share of one core."""
-    with live_worker(lateness, batch_within_s, consumer) as live:
+    with live_worker(lateness, batch_within_s, consumer, partitions) as live:
         settings, work, worker = live.settings, live.work, live.worker
         # The stream goes on past the measured period, as a live one does: an end is judged once the
         # stream's time is the lateness past it, and without later events only the idle timeout
@@ -325,7 +329,16 @@ def main() -> None:
         default="eager",
         help="PARCELWATCH_FAUST_CONSUMER values to run each rate with (comma-separated; the first is the target's)",
     )
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=DEFAULT_PARTITIONS,
+        help=f"partitions of the topics (default {DEFAULT_PARTITIONS}, as in the other benchmarks); another count"
+        " writes a section and a result of its own",
+    )
     args = parser.parse_args()
+    if args.partitions < 1:
+        parser.error("--partitions must be at least 1")
     fractions = [float(f) for f in args.fractions.split(",")]
     withins = [float(w) for w in args.batch_within.split(",")]
     consumers = args.consumers.split(",")
@@ -333,13 +346,15 @@ def main() -> None:
         parser.error(f"--consumers: unknown {sorted(unknown)}; the consumers are eager and stock")
     ladder = read_result("throughput")["pipeline_eps"]
     # The ladder times a worker alone with a topic filled beforehand; here a publisher shares the cores.
-    live = live_maximum(ladder, args.max_seconds, args.lateness, withins[0], consumers[0])
+    live = live_maximum(ladder, args.max_seconds, args.lateness, withins[0], consumers[0], args.partitions)
     measured = min(ladder, live)
     rows = []
     for consumer in consumers:
         for within in withins:
             for fraction in fractions:
-                published, latencies, cpu = measure(fraction * measured, args.seconds, args.lateness, within, consumer)
+                published, latencies, cpu = measure(
+                    fraction * measured, args.seconds, args.lateness, within, consumer, args.partitions
+                )
                 rows.append((consumer, within, fraction, fraction * measured, published, latencies, cpu))
     worker_wait = Settings.model_fields["fetch_max_wait_ms"].default
     broker_rate = fractions[-1] * measured
@@ -347,19 +362,26 @@ def main() -> None:
     waits = sorted({FAUST_FETCH_WAIT_MS, 500, worker_wait}, reverse=True)
     value_bytes = mean_event_bytes()
     # As long as the measured runs: the broker's delay grows with what its log holds.
-    broker = broker_alone(broker_rate, args.seconds, waits, value_bytes)
+    broker = broker_alone(broker_rate, args.seconds, waits, value_bytes, args.partitions)
     command = (
         f"python benchmarks/latency.py --seconds {args.seconds:g} --fractions {args.fractions}"
         f" --lateness {args.lateness} --batch-within {args.batch_within} --consumers {args.consumers}"
         f" --max-seconds {args.max_seconds:g}"
+        + ("" if args.partitions == DEFAULT_PARTITIONS else f" --partitions {args.partitions}")
     )
+    # Tansu's memory engine costs more the more partitions it serves (the broker-alone table): a
+    # deployment sized at fewer partitions (benchmarks/sizing.py) is measured beside the default.
+    title, result = "Latency: event to alert at a steady rate", "latency"
+    if args.partitions != DEFAULT_PARTITIONS:
+        title, result = f"{title}, {args.partitions} partitions", f"{result}_{args.partitions}_partitions"
     write_section(
-        "Latency: event to alert at a steady rate",
+        title,
         [
             provenance(command),
             "",
-            f"Events published at a steady rate for {args.seconds:g} s into a live worker (8 partitions), allowed"
-            f" lateness {args.lateness}; each rate a fraction of the measured maximum, {measured:,.0f} events/s,"
+            f"Events published at a steady rate for {args.seconds:g} s into a live worker"
+            f" ({args.partitions} partitions), allowed lateness {args.lateness}; each rate a fraction of the"
+            f" measured maximum, {measured:,.0f} events/s,"
             " on fresh servers. The maximum is the lesser of two measured rates: the pipeline's"
             f" {ladder:,} events/s in benchmarks/results/throughput.json (a worker alone reading a topic filled"
             f" beforehand) and {live:,.0f} events/s, the rate a live worker ({consumers[0]} consumer, batch within"
@@ -414,7 +436,7 @@ def main() -> None:
     )
     _, _, fraction, rate, _, latencies, _ = rows[len(fractions) - 1]  # the first consumer and wait, last fraction
     write_result(
-        "latency",
+        result,
         {
             "rate": rate,
             "fraction": fraction,
