@@ -149,8 +149,11 @@ async def apply_batch(
         raised=result.alerts,
         at=result.at,
         due=result.due,
-        late=[e for e in prepared.events if e.event_time_ms < result.at.late_before],
+        late=[
+            e for e in prepared.events if e.event_time_ms < result.at.late_before or e.event_id in result.partly_late
+        ],
         alerts=alerts,
+        # an event some shards refused still counts in the others: its details are kept
         parcel_details=[d for d in prepared.details if d["event_time_ms"] >= result.at.late_before],
     )
 

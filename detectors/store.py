@@ -38,6 +38,8 @@ class BatchResult:
     alerts: list[RaisedAlert]
     at: Progress  # the horizon and late bound this call judged with
     due: tuple[EntityRef, ...] = field(default=())  # still due after this call (beyond its limit): pass them next time
+    # event ids at or after ``at.late_before`` that a sharded store refused in some shards and counted in others
+    partly_late: frozenset[str] = field(default=frozenset())
 
 
 class WindowStore(Protocol):

@@ -160,10 +160,9 @@ def cmd_desk(args: argparse.Namespace) -> int:
 
     from detectors.alert_store import RedisAlertStore
     from detectors.parcel_store import RedisParcelStore
-    from detectors.store_redis import RedisWindowStore
     from streams.desk.index import AlertIndex
     from streams.desk.server import Desk, build_app
-    from streams.wiring import load_ruleset, redis_client, window_config
+    from streams.wiring import load_ruleset, redis_client, window_config, window_store
 
     settings = _settings()
     address = args.address or settings.desk_address
@@ -171,7 +170,7 @@ def cmd_desk(args: argparse.Namespace) -> int:
     client = redis_client(settings)
     desk = Desk(
         RedisAlertStore(client, prefix=settings.redis_prefix),
-        RedisWindowStore(client, window_config(settings, load_ruleset(settings)), prefix=settings.redis_prefix),
+        window_store(settings, client, window_config(settings, load_ruleset(settings))),
         RedisParcelStore(client, prefix=settings.redis_prefix),
         AlertIndex(client, prefix=settings.redis_prefix),
         suppress_days=settings.desk_suppress_days,

@@ -27,10 +27,11 @@ from detectors.entities import EntityRef
 from detectors.errors import InvalidEvent
 from detectors.events import ParcelEvent
 from detectors.parcel_store import RedisParcelStore
-from detectors.pipeline import Detector, PreparedBatch, apply_batch, prepare_batch
+from detectors.pipeline import BatchOutcome, Detector, PreparedBatch, apply_batch, prepare_batch
 from detectors.rules import RuleSet
 from detectors.store import ClockInput, PartitionReport
 from detectors.store_redis import RedisWindowStore
+from detectors.store_sharded import ShardedWindowStore
 from detectors.validation import parse
 from detectors.windows import WindowConfig
 from streams.health import Health
@@ -114,7 +115,7 @@ class StagedBatch:
 @dataclass
 class Detection:
     detector: Detector
-    window_store: RedisWindowStore
+    window_store: ShardedWindowStore | RedisWindowStore
     alert_store: RedisAlertStore
     parcel_store: RedisParcelStore
     clock: StreamClock
@@ -218,18 +219,21 @@ class Detection:
             try:
                 self.window_store.config = staged.config
                 valid = staged.prepared.events
-                late = await self._process(
+                outcome = await self._process(
                     staged.prepared, self._clock_input(staged.reports, staged.partitions), staged.encoded
                 )
             finally:
                 self.unapplied -= 1
+            late = outcome.late
             processed = self.metrics.events_processed
             processed.labels(source="canonical", outcome="applied").inc(len(valid) - len(late))
             processed.labels(source="canonical", outcome="late").inc(len(late))
             for parsed in late:
+                partly = parsed.event_time_ms >= outcome.at.late_before  # a sharded store counted it elsewhere
                 await self._dead_letter(
                     "late",
-                    f"event time {parsed.event_time_ms} ms is before the lateness bound of the stream",
+                    f"event time {parsed.event_time_ms} ms is before the lateness bound of "
+                    + ("some of its entities' store shards; the others counted it" if partly else "the stream"),
                     "window",
                     staged.where[id(parsed)],
                     orjson.dumps({"parcel_id": parsed.parcel_id, "event_id": parsed.event_id}),
@@ -302,14 +306,15 @@ class Detection:
 
         await self._retry("alert publish", attempt, server="broker")
 
-    async def _process(self, prepared: PreparedBatch, clock: ClockInput, encoded: object = None) -> list[ParcelEvent]:
-        """One store call; returns the events it refused as late."""
+    async def _process(self, prepared: PreparedBatch, clock: ClockInput, encoded: object = None) -> BatchOutcome:
+        """One store call (a call to each shard of a sharded store); its ``late``: the events it refused."""
         started = time.monotonic()
         events = prepared.events
+        calls = self.window_store.round_trips
         outcome = await self._retry("window update", lambda: apply_batch(prepared, self.window_store, clock, encoded))
         self.due = outcome.due
         m = self.metrics
-        m.redis_round_trips.inc()
+        m.redis_round_trips.inc(self.window_store.round_trips - calls)
         if events:  # an idle tick is a store call, not a batch
             m.batch_size.observe(len(events))
             m.parcels_scored.inc(len(events))
@@ -347,4 +352,4 @@ class Detection:
                 )
         if events:
             m.batch_seconds.observe(time.monotonic() - started)
-        return outcome.late
+        return outcome

@@ -93,6 +93,13 @@ class Settings(BaseSettings):
         False, description="Redis Cluster: the URL names one node; every key of the deployment shares one hash slot"
     )
     redis_prefix: str = Field("pw", description="prefix of every Redis key")
+    redis_shards: int = Field(
+        1,
+        ge=1,
+        le=1024,
+        description="window store shards, each with a hash slot of its own: on Redis Cluster they spread one "
+        "deployment's window state over the masters (a multiple of the masters spreads it evenly)",
+    )
     partitions: int = Field(8, ge=1, description="partitions of the topics the app creates")
     batch_size: int = Field(1000, ge=1, description="events per detector batch")
     batch_within_s: float = Field(0.2, gt=0, description="longest wait to fill a batch")

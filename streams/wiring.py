@@ -13,7 +13,7 @@ from detectors.errors import ConfigError
 from detectors.pipeline import Detector
 from detectors.reference import load_reference
 from detectors.rules import RuleSet, load_rules, parse_duration
-from detectors.store_redis import RedisWindowStore
+from detectors.store_sharded import ShardedWindowStore
 from detectors.windows import WindowConfig
 from streams.errors import StreamsError
 from streams.settings import Settings
@@ -90,9 +90,13 @@ async def redis_memory(client: Any) -> tuple[int, int]:
     return int(info["used_memory"]), int(await client.dbsize())
 
 
-def build_stores(settings: Settings, detector: Detector, client: Any) -> tuple[RedisWindowStore, RedisAlertStore]:
-    config = window_config(settings, detector.rules)
+def window_store(settings: Settings, client: Any, config: WindowConfig) -> ShardedWindowStore:
+    """The window store: one hash slot, or ``redis_shards`` of them (docs/windows.md, "Sharding")."""
+    return ShardedWindowStore(client, config, prefix=settings.redis_prefix, shards=settings.redis_shards)
+
+
+def build_stores(settings: Settings, detector: Detector, client: Any) -> tuple[ShardedWindowStore, RedisAlertStore]:
     return (
-        RedisWindowStore(client, config, prefix=settings.redis_prefix),
+        window_store(settings, client, window_config(settings, detector.rules)),
         RedisAlertStore(client, prefix=settings.redis_prefix),
     )

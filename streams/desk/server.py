@@ -24,7 +24,7 @@ from detectors.errors import AlertNotFound, FeedbackError
 from detectors.feedback import decide
 from detectors.parcel_store import RedisParcelStore
 from detectors.scoring import REASON_TEXT
-from detectors.store_redis import RedisWindowStore
+from detectors.store import WindowStore
 from streams.desk.charts import cumulative_chart, identity_graph
 from streams.desk.index import SUMMARY_FIELDS, AlertIndex, Filters
 
@@ -43,7 +43,7 @@ class Desk:
     def __init__(
         self,
         alerts: RedisAlertStore,
-        windows: RedisWindowStore,
+        windows: WindowStore,
         parcels: RedisParcelStore,
         index: AlertIndex,
         suppress_days: float = 90.0,

@@ -1,5 +1,6 @@
 """The window store on a real three-master Redis Cluster: the recorded stream gives exactly the
-alerts it gives on a single redis-server (tests/streams/test_replay.py holds those)."""
+alerts it gives on a single redis-server (tests/streams/test_replay.py holds those), in one hash
+slot or sharded over the masters."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio.cluster import RedisCluster
 
+from detectors.store_sharded import shard_prefixes
 from streams.replay import ReplayInput, run_replay
 from streams.servers import RunningServer, redis_cluster
 from streams.settings import Settings
@@ -53,3 +55,31 @@ def test_recorded_stream_on_a_redis_cluster_gives_the_single_redis_alerts(
     slots, ours, total = asyncio.run(layout())
     assert len(slots) == 1, "every key of the deployment in one hash slot"
     assert ours > 1000 and total >= ours
+
+
+def test_six_window_store_shards_spread_a_deployment_over_three_masters_with_the_same_alerts(
+    cluster: RunningServer, tansu_srv: RunningServer, tmp_path: Path
+) -> None:
+    plain = settings_for(tansu_srv.url, cluster.url, tmp_path)
+    settings = Settings(**(plain.model_dump() | {"redis_cluster": True, "redis_shards": 6}))
+    out = tmp_path / "alerts.jsonl"
+    summary = run_replay(settings, [ReplayInput(STREAM, "canonical")], out, timeout_s=300)
+    assert alerts_of(out) == read_expected()
+    assert summary.events_read == stream_counts()[0]
+
+    async def per_master() -> dict[str, int]:
+        client = redis_client(settings)
+        try:
+            assert isinstance(client, RedisCluster)
+            await client.initialize()  # the slot map, for get_node_from_key
+            keys: dict[str, int] = {}
+            for prefix in shard_prefixes(settings.redis_prefix, 6):
+                node = client.get_node_from_key(prefix).name
+                found = [k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)]
+                keys[node] = keys.get(node, 0) + len(found)
+            return keys
+        finally:
+            await client.aclose()
+
+    keys = asyncio.run(per_master())
+    assert len(keys) == 3 and min(keys.values()) > 0.15 * sum(keys.values()), f"keys per master: {keys}"

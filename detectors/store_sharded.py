@@ -1,0 +1,215 @@
+"""The window store, split across Redis Cluster masters: one :class:`RedisWindowStore` per shard
+(one shard: the deployment's prefix itself, as without sharding).
+
+Each shard is a whole window store under a prefix of its own (its own hash tag, so its own slot):
+its entities, parked parcels, stream clock, due index and claims. An entity lives in one shard,
+chosen from its tag; identity clusters live in shard 0. Every call goes to every shard, with the
+same partition reports, concurrently: a shard's clock therefore moves only with calls that also
+bring it the shard's part of the batch, and each shard judges and refuses with its own clock in
+one atomic call, as the single store does (docs/windows.md, "Sharding").
+
+What differs from one store: with several workers the shards' clocks can stand a little apart
+while calls interleave, so an event just at the late bound can be refused by one shard and
+counted by another. The result names such events (``partly_late``); each entity's windows stay
+exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import redis.exceptions
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+
+from detectors.clusters import CLUSTER, ClusterEntry
+from detectors.entities import EntityRef
+from detectors.errors import ConfigError, StoreError
+from detectors.rules import RuleSet
+from detectors.store import BatchResult, ClockInput
+from detectors.store_redis import EncodedBatch, RedisWindowStore
+from detectors.windows import ApplyStats, EntityUpdates, Progress, RaisedAlert, WindowConfig
+
+MAX_SHARDS = 1024
+
+
+def shard_prefixes(prefix: str, shards: int) -> tuple[str, ...]:
+    """The key prefix of each shard. One shard keeps ``prefix`` itself (a deployment's keys do not
+    move when sharding is off).
+
+    A prefix with a hash tag (``{pw}``, Redis Cluster) gives each shard a tag of its own, chosen so
+    that shard ``i``'s slot falls in the ``i``-th of ``shards`` equal ranges of the 16384 slots:
+    a cluster whose masters hold equal slot ranges (as ``redis-cli --cluster create`` makes them)
+    then holds equal numbers of shards on each master when ``shards`` is a multiple of masters.
+    """
+    if not 1 <= shards <= MAX_SHARDS:
+        raise ConfigError(f"redis shards must be between 1 and {MAX_SHARDS}, not {shards}")
+    if shards == 1:
+        return (prefix,)
+    start, end = prefix.find("{"), prefix.find("}")
+    if start < 0 or end <= start + 1:
+        # no hash tag: one Redis server holds every shard (tests; it spreads nothing)
+        return tuple(f"{prefix}.{i}" for i in range(shards))
+    tag, rest = prefix[start + 1 : end], prefix[end + 1 :]
+    out = []
+    for i in range(shards):
+        low, high = i * REDIS_CLUSTER_HASH_SLOTS // shards, (i + 1) * REDIS_CLUSTER_HASH_SLOTS // shards
+        n = 0
+        while not low <= key_slot(f"{tag}.{i}.{n}".encode()) < high:
+            n += 1
+        out.append(f"{prefix[:start]}{{{tag}.{i}.{n}}}{rest}")
+    return tuple(out)
+
+
+def shard_of(entity: EntityRef, shards: int) -> int:
+    """The shard that holds ``entity``: clusters in shard 0 (the cluster stage reads and joins them
+    all in one script), other entities by a CRC-32 of their tag (pseudonyms are uniform already)."""
+    if shards == 1 or entity.entity_type == CLUSTER:
+        return 0
+    return zlib.crc32(entity.tag.encode()) % shards
+
+
+@dataclass(frozen=True, slots=True)
+class ShardedBatch:
+    """A batch split by shard, each part encoded for its shard's script."""
+
+    parts: tuple[tuple[list[EntityUpdates], Sequence[ClusterEntry], EncodedBatch], ...]
+
+
+class ShardedWindowStore:
+    """The :class:`~detectors.store.WindowStore` over ``shards`` Redis window stores on one client
+    (a Redis Cluster client spreads them over its masters)."""
+
+    def __init__(self, client: Any, config: WindowConfig, prefix: str = "pw", shards: int = 2) -> None:
+        self.prefixes = shard_prefixes(prefix, shards)
+        self.shards = tuple(RedisWindowStore(client, config, prefix=p) for p in self.prefixes)
+        self._client = client
+        self._layout_key = f"{prefix}:shards"  # in the deployment's own slot, whatever the count
+        self._layout_checked = False
+
+    async def check_layout(self) -> None:
+        """Record the shard count with the deployment's state, or refuse a count other than the one
+        recorded: entities would be looked for in other shards, and their windows start afresh."""
+        if self._layout_checked:
+            return
+        try:
+            recorded = await self._client.set(self._layout_key, len(self.shards), nx=True, get=True)
+        except redis.exceptions.RedisError as exc:
+            raise StoreError(f"reading the window store's shard count failed: {exc}") from exc
+        if recorded is not None and int(recorded) != len(self.shards):
+            raise ConfigError(
+                f"this deployment's window state ({self._layout_key}) was written with {int(recorded)} "
+                f"shards, and PARCELWATCH_REDIS_SHARDS is {len(self.shards)}: set it back to {int(recorded)}, "
+                "or start the deployment afresh under another PARCELWATCH_REDIS_PREFIX"
+            )
+        self._layout_checked = True
+
+    @property
+    def config(self) -> WindowConfig:
+        return self.shards[0].config
+
+    @config.setter
+    def config(self, config: WindowConfig) -> None:
+        for shard in self.shards:
+            shard.config = config
+
+    @property
+    def due_limit(self) -> int:
+        return self.shards[0].due_limit
+
+    @due_limit.setter
+    def due_limit(self, limit: int) -> None:
+        for shard in self.shards:
+            shard.due_limit = limit
+
+    @property
+    def cluster_limit(self) -> int:
+        return self.shards[0].cluster_limit
+
+    @cluster_limit.setter
+    def cluster_limit(self, limit: int) -> None:
+        self.shards[0].cluster_limit = limit
+
+    @property
+    def round_trips(self) -> int:
+        """Script calls made, all shards together (a call to every shard per batch, concurrently)."""
+        return sum(shard.round_trips for shard in self.shards)
+
+    def shard_of(self, entity: EntityRef) -> int:
+        return shard_of(entity, len(self.shards))
+
+    def prepare(self, batch: Sequence[EntityUpdates], links: Sequence[ClusterEntry] = ()) -> ShardedBatch:
+        if len(self.shards) == 1:
+            return ShardedBatch(((list(batch), links, self.shards[0].prepare(batch, links)),))
+        groups: list[list[EntityUpdates]] = [[] for _ in self.shards]
+        for group in batch:
+            groups[self.shard_of(group.entity)].append(group)
+        parts = []
+        for i, (shard, part) in enumerate(zip(self.shards, groups, strict=True)):
+            part_links = links if i == 0 else ()
+            parts.append((part, part_links, shard.prepare(part, part_links)))
+        return ShardedBatch(tuple(parts))
+
+    async def apply(
+        self,
+        batch: Sequence[EntityUpdates],
+        rules: RuleSet,
+        clock: ClockInput,
+        links: Sequence[ClusterEntry] = (),
+        encoded: object = None,
+    ) -> BatchResult:
+        await self.check_layout()
+        request = encoded if isinstance(encoded, ShardedBatch) else self.prepare(batch, links)
+        due: list[list[EntityRef]] = [[] for _ in self.shards]
+        for entity in clock.due:
+            due[self.shard_of(entity)].append(entity)
+        results = await asyncio.gather(
+            *(
+                shard.apply(part, rules, replace(clock, due=tuple(shard_due)), part_links, part_encoded)
+                for shard, (part, part_links, part_encoded), shard_due in zip(
+                    self.shards, request.parts, due, strict=True
+                )
+            )
+        )
+        stats = ApplyStats()
+        alerts: list[RaisedAlert] = []
+        still_due: list[EntityRef] = []
+        for result in results:
+            stats.add(result.stats)
+            alerts.extend(result.alerts)
+            still_due.extend(result.due)
+        late_before = min(result.at.late_before for result in results)
+        return BatchResult(
+            stats,
+            sorted(alerts, key=lambda a: (a.last_event_ms, a.alert_id)),
+            Progress(min(result.at.check_until for result in results), late_before),
+            tuple(still_due),
+            _partly_late(request, results, late_before),
+        )
+
+    async def acknowledge(self, alerts: Sequence[RaisedAlert]) -> None:
+        parts: list[list[RaisedAlert]] = [[] for _ in self.shards]
+        for alert in alerts:
+            parts[self.shard_of(alert.entity)].append(alert)
+        await asyncio.gather(*(shard.acknowledge(part) for shard, part in zip(self.shards, parts, strict=True) if part))
+
+    async def suppress(self, entity: EntityRef, rule_id: str, until_ms: int, now_ms: int) -> None:
+        await self.check_layout()
+        await self.shards[self.shard_of(entity)].suppress(entity, rule_id, until_ms, now_ms)
+
+
+def _partly_late(request: ShardedBatch, results: Sequence[BatchResult], late_before: int) -> frozenset[str]:
+    """Event ids a shard with a later late bound than ``late_before`` refused: those before it are
+    late everywhere they went, these only in some shards."""
+    out: set[str] = set()
+    for (part, part_links, _), result in zip(request.parts, results, strict=True):
+        bound = result.at.late_before
+        if bound <= late_before:
+            continue
+        for group in part:
+            out.update(u.event_id for u in group.updates if late_before <= u.event_time_ms < bound)
+        out.update(link.update.event_id for link in part_links if late_before <= link.update.event_time_ms < bound)
+    return frozenset(out)
