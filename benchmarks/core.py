@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from tqdm import tqdm
 
 from detectors.alert_store import RedisAlertStore
@@ -31,7 +32,7 @@ from detectors.pipeline import Detector, apply_batch, prepare_batch
 from detectors.reference import load_reference
 from detectors.rules import load_rules
 from detectors.store import ClockInput, PartitionReport
-from detectors.store_redis import RedisWindowStore
+from detectors.store_sharded import ShardedWindowStore
 from detectors.windows import WindowConfig
 from streams.cli import tune_garbage_collection
 from streams.servers import redis_server
@@ -52,41 +53,76 @@ class CountingConnection(aioredis.Connection):
         await super().send_packed_command(command, check_health)
 
 
+def _per_server(info: dict[str, Any], client: Any) -> list[dict[str, Any]]:
+    """INFO of one server, or of each primary of a cluster (a dict by node name)."""
+    return list(info.values()) if isinstance(client, RedisCluster) else [info]
+
+
+async def _info(client: Any, section: str) -> list[dict[str, Any]]:
+    if isinstance(client, RedisCluster):
+        return _per_server(await client.info(section, target_nodes=RedisCluster.PRIMARIES), client)
+    return [await client.info(section)]
+
+
+async def redis_cpu_per_server(client: Any) -> list[float]:
+    return [float(i["used_cpu_user"]) + float(i["used_cpu_sys"]) for i in await _info(client, "cpu")]
+
+
 async def redis_cpu_s(client: Any) -> float:
-    info = await client.info("cpu")
-    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+    return sum(await redis_cpu_per_server(client))
 
 
-async def memory_point(client: Any, parcels: int, events: int, entities: int) -> dict[str, int]:
-    """Redis used_memory at this point, with the entities tracked (windowed ones seen so far) and
-    those holding window keys (a records hash each: only entities that some parcel counted for)."""
+async def used_memory_per_server(client: Any) -> list[int]:
+    return [int(i["used_memory"]) for i in await _info(client, "memory")]
+
+
+async def memory_point(
+    client: Any, windows: ShardedWindowStore, parcels: int, events: int, entities: int
+) -> dict[str, Any]:
+    """Redis used_memory at this point (each server's), with the entities tracked (windowed ones
+    seen so far) and those holding window keys (a records hash each: only entities that some
+    parcel counted for)."""
     held = 0
-    async for _ in client.scan_iter(match="core:{*}:r", count=10_000):
-        held += 1
-    info = await client.info("memory")
+    for prefix in windows.prefixes:
+        async for _ in client.scan_iter(match=f"{prefix}:{{*}}:r", count=10_000):
+            held += 1
+    per_server = await used_memory_per_server(client)
     return {
         "events": events,
         "parcels": parcels,
         "entities": entities,
         "entities_held": held,
-        "used_memory": int(info["used_memory"]),
+        "used_memory": sum(per_server),
+        "used_memory_per_server": per_server,
     }
 
 
-async def run(url: str, lines: list[bytes], batch: int) -> dict[str, Any]:
+async def run(url: str, lines: list[bytes], batch: int, shards: int = 1, cluster: bool = False) -> dict[str, Any]:
+    """The replay against the Redis at ``url`` (a cluster's node if ``cluster``), the window store in
+    ``shards`` shards (docs/windows.md, "Sharding")."""
     events = sorted(parse_valid(lines), key=lambda e: e.event_time_ms)
     detector = Detector(
         load_reference(),
         load_rules(ROOT / "detectors" / "data" / "rules.toml"),
         Pseudonymizer(b"benchmark-secret-0123456789"),
     )
-    pool = aioredis.ConnectionPool.from_url(url, connection_class=CountingConnection)
-    client = aioredis.Redis(connection_pool=pool)
-    windows = RedisWindowStore(client, WindowConfig.for_rules(detector.rules.longest_window_s), prefix="core")
-    alerts = RedisAlertStore(client, prefix="core")
-    parcels = RedisParcelStore(client, prefix="core")
+    client: Any
+    if cluster:
+        client = RedisCluster.from_url(url, connection_class=CountingConnection)
+        await client.initialize()
+    else:
+        client = aioredis.Redis(
+            connection_pool=aioredis.ConnectionPool.from_url(url, connection_class=CountingConnection)
+        )
+    prefix = "{core}" if cluster else "core"
+    config = WindowConfig.for_rules(detector.rules.longest_window_s)
+    windows = ShardedWindowStore(client, config, prefix=prefix, shards=shards)
+    alerts = RedisAlertStore(client, prefix=prefix)
+    parcels = RedisParcelStore(client, prefix=prefix)
     await client.ping()
-    baseline = int((await client.info("memory"))["used_memory"])
+    baselines = await used_memory_per_server(client)
+    baseline = sum(baselines)
+    redis_cpu_start = await redis_cpu_per_server(client)
     # As the worker collects garbage, and with the replay's events parsed up front frozen out of
     # collections: a worker never holds more than a batch or two of them, this script holds them all,
     # and without this the collector's passes over them were counted as the pipeline's CPU.
@@ -136,7 +172,9 @@ async def run(url: str, lines: list[bytes], batch: int) -> dict[str, Any]:
                 await redis_cpu_s(client),
                 CountingConnection.sends,
             )
-            growth.append(await memory_point(client, len(seen), min(number * batch, len(events)), len(tracked)))
+            growth.append(
+                await memory_point(client, windows, len(seen), min(number * batch, len(events)), len(tracked))
+            )
             paused_s += time.perf_counter() - t0
             paused_cpu += time.process_time() - c0
             paused_redis += await redis_cpu_s(client) - r0
@@ -145,8 +183,11 @@ async def run(url: str, lines: list[bytes], batch: int) -> dict[str, Any]:
     sends = CountingConnection.sends - sends_before
     cpu = time.process_time() - cpu_before - paused_cpu
     redis_cpu = await redis_cpu_s(client) - redis_before - paused_redis
+    redis_cpu_each = [b - a for a, b in zip(redis_cpu_start, await redis_cpu_per_server(client), strict=True)]
     await client.aclose()
     return {
+        "redis_cpu_per_server": redis_cpu_each,  # the whole run's, the memory checkpoints' SCANs included
+        "baselines": baselines,
         "events": len(events),
         "seconds": seconds,
         "round_trips": sends,

@@ -1,9 +1,11 @@
 """What national volume needs, derived from the measured per-unit figures only.
 
-    .venv/bin/python benchmarks/sizing.py [--events-per-parcel 4]
-Reads benchmarks/results/throughput.json and benchmarks/results/core.json (written by
-benchmarks/throughput.py and benchmarks/core.py) and writes the "Sizing" section of BENCHMARKS.md
-with its arithmetic. The volumes are China's express parcels of 2025 (../shared/DOMAIN.md):
+    .venv/bin/python benchmarks/sizing.py [--events-per-parcel 4] [--master-gib 24] [--fill 0.75]
+Reads benchmarks/results/throughput.json, core.json and shards.json (written by
+benchmarks/throughput.py, core.py and shards.py) and writes the "Sizing" section of BENCHMARKS.md
+with its arithmetic. A Redis master's memory is an assumption, not a measurement: by default this
+machine's 24 GiB, filled to 75% (the rest for fragmentation, replication and the fork of a save).
+The volumes are China's express parcels of 2025 (../shared/DOMAIN.md):
 545 million a day on average, 777 million on the peak day. Events per parcel: DOMAIN.md names four
 (declared, picked up, scanned, exported); the simulated streams have fewer, and the figure is a
 flag.
@@ -27,12 +29,19 @@ RETENTION_DAYS = 60  # the longest shipped window
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events-per-parcel", type=float, default=4.0)
+    parser.add_argument("--master-gib", type=float, default=24.0, help="memory of one Redis master, GiB")
+    parser.add_argument("--fill", type=float, default=0.75, help="share of a master's memory the data may use")
     args = parser.parse_args()
-    throughput, core = read_result("throughput"), read_result("core")
+    throughput, core, sharded = read_result("throughput"), read_result("core"), read_result("shards")
     epp = args.events_per_parcel
     worker_eps = throughput["pipeline_eps"]
     redis_eps = core["redis_eps_per_core"]
     bytes_per_parcel = core["redis_bytes_per_parcel"]
+    # A parcel whose entities fall in several shards is parked once in each: the most shards measured
+    # give the bytes per parcel of a store spread over many.
+    most = max(sharded["by_shards"], key=int)
+    sharded_bytes = sharded["by_shards"][most]["bytes_per_parcel"]
+    usable = args.master_gib * 2**30 * args.fill
 
     rows = []
     for label, parcels in (("average day", AVERAGE_PARCELS_PER_DAY), ("peak day", PEAK_PARCELS_PER_DAY)):
@@ -45,32 +54,53 @@ def main() -> None:
         )
     retained = AVERAGE_PARCELS_PER_DAY * RETENTION_DAYS
     memory_tb = retained * bytes_per_parcel / 1e12
+    sharded_tb = retained * sharded_bytes / 1e12
+    masters = math.ceil(sharded_tb * 1e12 / usable)
     body = [
-        provenance(f"python benchmarks/sizing.py --events-per-parcel {epp:g}"),
+        provenance(
+            f"python benchmarks/sizing.py --events-per-parcel {epp:g} --master-gib {args.master_gib:g}"
+            f" --fill {args.fill:g}"
+        ),
         "",
         f"From `{throughput['command']}` ({throughput['measured']}): one worker, full pipeline, "
         f"{worker_eps:,} events/s. From `{core['command']}` ({core['measured']}): the window store's "
-        f"script, {redis_eps:,} events per second of redis-server CPU (one Redis shard runs on one core); "
+        f"script, {redis_eps:,} events per second of redis-server CPU (a Redis master runs on one core); "
         f"{bytes_per_parcel:,.0f} bytes of Redis per parcel retained "
         f"({core['entities_per_parcel']:.2f} windowed entities per parcel, "
         f"{core['redis_bytes_per_entity']:,.0f} bytes per entity).",
         "",
-        "| volume | events/s | workers | partitions (power of two >= workers) | Redis shards (CPU) |",
+        "| volume | events/s | workers | partitions (power of two >= workers) | Redis masters (CPU) |",
         "|---|---|---|---|---|",
         *rows,
         "",
-        f"Redis memory: {AVERAGE_PARCELS_PER_DAY:,} parcels a day x {RETENTION_DAYS} days retained x "
+        f"Redis memory, one slot: {AVERAGE_PARCELS_PER_DAY:,} parcels a day x {RETENTION_DAYS} days retained x "
         f"{bytes_per_parcel:,.0f} bytes = {memory_tb:,.1f} TB.",
         "",
+        f"Sharded (`PARCELWATCH_REDIS_SHARDS`, docs/windows.md): from `{sharded['command']}`"
+        f" ({sharded['measured']}), {sharded_bytes:,.0f} bytes per parcel with {most} shards (a parcel whose"
+        f" entities fall in several shards is parked in each). {retained:,} parcels x {sharded_bytes:,.0f} bytes"
+        f" = {sharded_tb:,.1f} TB; a master of {args.master_gib:g} GiB filled to {args.fill:.0%} holds"
+        f" {usable / 1e9:,.1f} GB, so {sharded_tb * 1e12:,.0f} / {usable:,.0f} = **{masters:,} masters** (one shard"
+        f" each), against {max(math.ceil(PEAK_PARCELS_PER_DAY * epp / 86_400 / redis_eps), 1):,} for the peak"
+        " day's Redis CPU: memory decides.",
+        "",
+        f"Each store call goes to every shard: {masters:,} script calls per batch. Keeping the target of 0.02"
+        f" round trips per event takes batches of {masters:,} / 0.02 = {math.ceil(masters / 0.02):,} events"
+        " (`PARCELWATCH_BATCH_SIZE`), and every shard's call carries the rules and the clock: at this many"
+        " shards the per-call cost, not the events, would bound the worker. So the practical ways to the"
+        f" national figure are fewer, larger masters (at 256 GiB, filled to {args.fill:.0%},"
+        f" {math.ceil(sharded_tb * 1e12 / (256 * 2**30 * args.fill)):,} masters) or a shorter life for parked parcels"
+        " (docs/windows.md: a parcel's record is kept for the whole retention even when it never counted),"
+        " which is a product decision not taken here.",
+        "",
         "Not covered: hours busier than the peak day's average, replicas, headroom for catching up after"
-        " an outage. A deployment's window state lives in one hash slot, on one master (docs/windows.md):"
-        " the shards are deployments (split by courier or region, each its own prefix and consumer group),"
-        " and identity clusters do not link across them; the memory assumes every parcel keeps its state"
-        " (a parked string, or records in its entities once it counted) for the whole retention, as the"
+        " an outage. Identity clusters live in shard 0 and the alert store under the deployment's prefix: the"
+        " shards.py table gives the fullest master's share of memory. The memory assumes every parcel keeps its"
+        " state (a parked string, or records in its entities once it counted) for the whole retention, as the"
         " store does.",
         "",
         f"The worker figure ({worker_eps:,} events/s) was measured with the worker sharing this machine's cores"
-        f" with Redis and the broker. The memory row, {memory_tb:,.1f} TB, is"
+        f" with Redis and the broker. The one-slot memory, {memory_tb:,.1f} TB, is"
         f" {memory_tb * 1e12 / (24 * 2**30):,.0f} machines of this one's 24 GiB.",
     ]
     write_section("Sizing", body)
