@@ -108,8 +108,14 @@ async def run(url: str, lines: list[bytes], batch: int, shards: int = 1, cluster
     )
     client: Any
     if cluster:
-        client = RedisCluster.from_url(url, connection_class=CountingConnection)
+        client = RedisCluster.from_url(url)
         await client.initialize()
+        # from_url drops connection_class: count from the nodes' next connections on
+        for node in client.get_nodes():
+            await node.disconnect()
+            node._connections.clear()
+            node._free.clear()
+            node.connection_class = CountingConnection
     else:
         client = aioredis.Redis(
             connection_pool=aioredis.ConnectionPool.from_url(url, connection_class=CountingConnection)
