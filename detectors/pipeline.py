@@ -45,6 +45,7 @@ class BatchOutcome:
     at: Progress  # the horizon and late bound the store judged with
     due: tuple[EntityRef, ...]  # still due beyond the store's limit: pass to the next call
     late: list[ParcelEvent] = field(default_factory=list)  # refused by the store: dead-letter them
+    partly_late: frozenset[str] = frozenset()  # ids of late events a sharded store's other shards counted
     alerts: list[dict[str, Any]] = field(default_factory=list)
     parcel_details: list[dict[str, Any]] = field(default_factory=list)  # suspect parcels, for the analyst desk
 
@@ -135,6 +136,8 @@ async def apply_batch(
     detector = prepared.detector
     result = await store.apply(prepared.groups, detector.rules, clock, prepared.links, encoded)
     thresholds = {rule.id: rule.threshold_kg for rule in detector.rules.rules}
+    everywhere = result.refused - result.partly_late  # refused by every shard it went to
+    refused = {(e.parcel_key, e.event_time_ms) for e in prepared.events if e.event_id in everywhere}
     alerts = [
         alert_document(
             alert,
@@ -149,12 +152,15 @@ async def apply_batch(
         raised=result.alerts,
         at=result.at,
         due=result.due,
-        late=[
-            e for e in prepared.events if e.event_time_ms < result.at.late_before or e.event_id in result.partly_late
-        ],
+        late=[e for e in prepared.events if e.event_time_ms < result.at.late_before or e.event_id in result.refused],
+        partly_late=result.partly_late,
         alerts=alerts,
         # an event some shards refused still counts in the others: its details are kept
-        parcel_details=[d for d in prepared.details if d["event_time_ms"] >= result.at.late_before],
+        parcel_details=[
+            d
+            for d in prepared.details
+            if d["event_time_ms"] >= result.at.late_before and (d["parcel_id"], d["event_time_ms"]) not in refused
+        ],
     )
 
 

@@ -38,7 +38,9 @@ class BatchResult:
     alerts: list[RaisedAlert]
     at: Progress  # the horizon and late bound this call judged with
     due: tuple[EntityRef, ...] = field(default=())  # still due after this call (beyond its limit): pass them next time
-    # event ids at or after ``at.late_before`` that a sharded store refused in some shards and counted in others
+    # A sharded store's shards may judge with late bounds above ``at.late_before`` (the lowest):
+    # ids of events at or after it that some shard refused, and of those another shard counted.
+    refused: frozenset[str] = field(default=frozenset())
     partly_late: frozenset[str] = field(default=frozenset())
 
 

@@ -10,8 +10,8 @@ one atomic call, as the single store does (docs/windows.md, "Sharding").
 
 What differs from one store: with several workers the shards' clocks can stand a little apart
 while calls interleave, so an event just at the late bound can be refused by one shard and
-counted by another. The result names such events (``partly_late``); each entity's windows stay
-exact.
+counted by another. The result names such events (``refused``, ``partly_late``); each entity's
+windows stay exact.
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ class ShardedWindowStore:
             sorted(alerts, key=lambda a: (a.last_event_ms, a.alert_id)),
             Progress(min(result.at.check_until for result in results), late_before),
             tuple(still_due),
-            _partly_late(request, results, late_before),
+            *_refused(request, results, late_before),
         )
 
     async def acknowledge(self, alerts: Sequence[RaisedAlert]) -> None:
@@ -201,15 +201,21 @@ class ShardedWindowStore:
         await self.shards[self.shard_of(entity)].suppress(entity, rule_id, until_ms, now_ms)
 
 
-def _partly_late(request: ShardedBatch, results: Sequence[BatchResult], late_before: int) -> frozenset[str]:
-    """Event ids a shard with a later late bound than ``late_before`` refused: those before it are
-    late everywhere they went, these only in some shards."""
-    out: set[str] = set()
+def _refused(
+    request: ShardedBatch, results: Sequence[BatchResult], late_before: int
+) -> tuple[frozenset[str], frozenset[str]]:
+    """Ids of events at or after ``late_before`` (the lowest shard's bound: those before it are late
+    everywhere) that a shard with a later bound refused, and of those, the ones another shard counted."""
+    refused: set[str] = set()
+    counted: set[str] = set()
     for (part, part_links, _), result in zip(request.parts, results, strict=True):
         bound = result.at.late_before
-        if bound <= late_before:
-            continue
-        for group in part:
-            out.update(u.event_id for u in group.updates if late_before <= u.event_time_ms < bound)
-        out.update(link.update.event_id for link in part_links if late_before <= link.update.event_time_ms < bound)
-    return frozenset(out)
+        times = [(u.event_id, u.event_time_ms) for group in part for u in group.updates]
+        times += [(link.update.event_id, link.update.event_time_ms) for link in part_links]
+        for event_id, t in times:
+            if t < bound:
+                if t >= late_before:
+                    refused.add(event_id)
+            else:
+                counted.add(event_id)
+    return frozenset(refused), frozenset(refused & counted)

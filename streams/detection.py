@@ -229,7 +229,7 @@ class Detection:
             processed.labels(source="canonical", outcome="applied").inc(len(valid) - len(late))
             processed.labels(source="canonical", outcome="late").inc(len(late))
             for parsed in late:
-                partly = parsed.event_time_ms >= outcome.at.late_before  # a sharded store counted it elsewhere
+                partly = parsed.event_id in outcome.partly_late  # a sharded store's other shards counted it
                 await self._dead_letter(
                     "late",
                     f"event time {parsed.event_time_ms} ms is before the lateness bound of "
