@@ -137,7 +137,9 @@ async def apply_batch(
     result = await store.apply(prepared.groups, detector.rules, clock, prepared.links, encoded)
     thresholds = {rule.id: rule.threshold_kg for rule in detector.rules.rules}
     everywhere = result.refused - result.partly_late  # refused by every shard it went to
-    refused = {(e.parcel_key, e.event_time_ms) for e in prepared.events if e.event_id in everywhere}
+    refused = (
+        {(e.parcel_key, e.event_time_ms) for e in prepared.events if e.event_id in everywhere} if everywhere else ()
+    )
     alerts = [
         alert_document(
             alert,
