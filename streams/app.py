@@ -21,6 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
+from detectors.errors import DetectorError
 from detectors.parcel_store import RedisParcelStore
 from detectors.rules import RuleSet, parse_duration
 from streams.adapters import ADAPTERS, Adapter, Rejected
@@ -319,7 +320,10 @@ def create_app(settings: Settings, metrics: Metrics, health: Health) -> faust.Ap
     @app.timer(interval=1.0, name="parcelwatch.clock")
     async def clock_tick() -> None:
         health.beat()
-        await detection.tick(app.consumer, canonical.get_topic_name(), partitions())
+        try:
+            await detection.tick(app.consumer, canonical.get_topic_name(), partitions())
+        except DetectorError as exc:  # no retry cures it (a shard count the deployment refuses, say)
+            exit_uncommitted("clock tick", exc)
 
     @app.timer(interval=15.0, name="parcelwatch.redis_sample")
     async def sample_redis() -> None:

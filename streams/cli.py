@@ -25,6 +25,8 @@ from streams.errors import StreamsError
 from streams.settings import DEV_SECRET, Settings
 from streams.simulate import SCENARIOS
 
+log = logging.getLogger("parcelwatch.cli")
+
 
 def _settings() -> Settings:
     try:
@@ -42,6 +44,7 @@ def cmd_worker(_args: argparse.Namespace) -> int:
     from streams.health import Health, serve
     from streams.metrics import Metrics
 
+    check_window_layout(settings)
     metrics = Metrics(CollectorRegistry())
     health = Health()
     app = create_app(settings, metrics, health)
@@ -60,6 +63,25 @@ def cmd_worker(_args: argparse.Namespace) -> int:
     loop = "aio" if settings.event_loop == "asyncio" else settings.event_loop  # Faust's name for asyncio
     sys.argv = ["parcelwatch", "--quiet", "--loop", loop, "worker", "--without-web", "--loglevel", settings.log_level]
     app.main()
+
+
+def check_window_layout(settings: Settings) -> None:
+    """Refuse, before joining the group, a shard count other than the one the deployment's window
+    state was written with (a ConfigError: the CLI's exit 2). Redis unreachable is not an answer:
+    the worker starts and its store calls wait for Redis, and check again."""
+    from detectors.errors import StoreError
+    from streams.wiring import load_ruleset, redis_client, window_config, window_store
+
+    async def check() -> None:
+        client = redis_client(settings)
+        try:
+            await window_store(settings, client, window_config(settings, load_ruleset(settings))).check_layout()
+        except StoreError as exc:
+            log.warning("could not check the window store's shard count before starting: %s", exc)
+        finally:
+            await client.aclose()
+
+    asyncio.run(check())
 
 
 def tune_garbage_collection(young_threshold: int) -> None:

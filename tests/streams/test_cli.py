@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -13,8 +14,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+from detectors.windows import WindowConfig
 from streams.replay import ReplayInput, run_replay, settings_env
 from streams.settings import Settings
+from streams.wiring import redis_client, window_store
 from tests.replay_expectations import DATA
 
 ROOT = Path(__file__).parents[2]
@@ -49,6 +52,22 @@ def test_bad_settings_and_rules_are_named(tmp_path: Path) -> None:
     )
     result = cli("worker", env={"PARCELWATCH_RULES": str(rules), "PARCELWATCH_PSEUDONYM_SECRET": "x" * 20})
     assert result.returncode == 2 and "entity_type 'planet'" in result.stderr and str(rules) in result.stderr
+
+
+def test_a_worker_with_another_shard_count_than_the_deployments_stops_before_joining(live_settings: Settings) -> None:
+    sharded = live_settings.model_copy(update={"redis_shards": 3})
+
+    async def record() -> None:  # as a worker of three shards does on its first store call
+        client = redis_client(sharded)
+        try:
+            await window_store(sharded, client, WindowConfig()).check_layout()
+        finally:
+            await client.aclose()
+
+    asyncio.run(record())
+    result = cli("worker", env=settings_env(live_settings))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "written with 3 shards, and PARCELWATCH_REDIS_SHARDS is 1: set it back to 3" in result.stderr
 
 
 def test_replay_errors_are_clear(tmp_path: Path) -> None:
