@@ -9,8 +9,9 @@
    stream cost on top of fetching;
 3. the full pipeline: a ``parcelwatch worker`` (validation, scoring, windows in Redis, alerts),
    reading the canonical topic directly (adapters off), timed by its committed offsets; it takes
-   its batches straight from the consumer (streams/batch_intake.py), and, as a variant, from a
-   Faust agent's stream;
+   its batches straight from the consumer (streams/batch_intake.py), and, as variants, from a
+   Faust agent's stream, on Faust's own consumer, on uvloop, with Python's default garbage
+   collection, and with the window store in 3 shards on a local 3-master Redis Cluster;
 4. scale-out: two ``parcelwatch worker`` processes in one consumer group, with Redis keys of
    their own; their alert store must hold exactly the alerts of the one-worker rung.
 
@@ -37,6 +38,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from streams.replay import alert_ids, committed_progress, ensure_topics, settings_env, start_worker
+from streams.servers import redis_cluster
 from streams.settings import Settings
 from streams.simulate import simulate, within_lateness
 
@@ -173,12 +175,30 @@ def main() -> None:
             update={"app_id": "bench-gc-default", "redis_prefix": "pwgc", "gc_young_threshold": 0}
         )
         run_gc_default = pipeline_rung(gc_default, args.events, work)
+        cluster = stack.enter_context(redis_cluster(masters=3, workdir=work / "cluster"))
+        sharded = settings.model_copy(
+            update={
+                "app_id": "bench-sharded",
+                "redis_url": cluster.url,
+                "redis_cluster": True,
+                "redis_prefix": "{pwsh}",
+                "redis_shards": 3,
+            }
+        )
+        run_sharded = pipeline_rung(sharded, args.events, work)
         two = settings.model_copy(update={"app_id": "bench-two-workers", "redis_prefix": "pwtwo"})
         run_two = pipeline_rung(two, args.events, work, workers=2)
         one_alerts = asyncio.run(alert_ids(settings))
         others = {
             name: asyncio.run(alert_ids(s))
-            for name, s in (("two", two), ("stock", stock), ("uvloop", uv), ("gc", gc_default), ("stream", by_stream))
+            for name, s in (
+                ("two", two),
+                ("stock", stock),
+                ("uvloop", uv),
+                ("gc", gc_default),
+                ("stream", by_stream),
+                ("sharded", sharded),
+            )
         }
     pipeline, pipeline_stock, pipeline_uvloop, two_workers = run.eps, run_stock.eps, run_uvloop.eps, run_two.eps
     pipeline_gc_default = run_gc_default.eps
@@ -230,6 +250,9 @@ def main() -> None:
         f"| full pipeline, Python's default garbage collection (`PARCELWATCH_GC_YOUNG_THRESHOLD=0`) |"
         f" {pipeline_gc_default:,.0f} | {pipeline_gc_default / pipeline:.3f} (to the pipeline) |"
         f" {run_gc_default.worker_cpu:.0%} | {run_gc_default.eps_per_worker_core:,.0f} |",
+        "| full pipeline, window store in 3 shards on a local 3-master Redis Cluster (`PARCELWATCH_REDIS_SHARDS=3`)"
+        f" | {run_sharded.eps:,.0f} | {run_sharded.eps / pipeline:.3f} (to the pipeline) |"
+        f" {run_sharded.worker_cpu:.0%} | {run_sharded.eps_per_worker_core:,.0f} |",
         f"| bare Faust agent, counting, eager consumer, uvloop | {bare_eager_uvloop:,.0f} | "
         f"{bare_eager_uvloop / bare_eager:.3f} (to the eager agent on asyncio) | | |",
         f"| full pipeline, uvloop (`PARCELWATCH_EVENT_LOOP=uvloop`) | {pipeline_uvloop:,.0f} | "
@@ -248,7 +271,9 @@ def main() -> None:
         f"The worker on Faust's own consumer raised {len(others['stock']):,}, {same('stock')} the eager one; "
         f"the uvloop worker {len(others['uvloop']):,}, {same('uvloop')} the asyncio one; "
         f"the worker with Python's default collection {len(others['gc']):,}, {same('gc')} the default one; "
-        f"the worker on the stream intake {len(others['stream']):,}, {same('stream')} the batch intake.",
+        f"the worker on the stream intake {len(others['stream']):,}, {same('stream')} the batch intake; "
+        f"the worker on three shards {len(others['sharded']):,}, {same('sharded')} the one on one Redis."
+        " The cluster's three redis-servers share the same 2 cores too.",
         "",
         f"Target: the pipeline at >= 80% of the bare Faust agent; it is at {pipeline / bare_eager:.0%} of the "
         f"agent on the same (eager) consumer and {pipeline / bare:.0%} of the agent on Faust's own. "
@@ -268,6 +293,8 @@ def main() -> None:
         "pipeline_stream_intake_eps": round(run_stream.eps),
         "pipeline_uvloop_eps": round(pipeline_uvloop),
         "pipeline_gc_default_eps": round(pipeline_gc_default),
+        "pipeline_three_shards_eps": round(run_sharded.eps),
+        "pipeline_three_shards_eps_per_worker_core": round(run_sharded.eps_per_worker_core),
         "pipeline_eps_per_worker_core": round(run.eps_per_worker_core),
         "two_workers_eps": round(two_workers),
         "same_alerts": all(ids == one_alerts for ids in others.values()),
