@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -31,7 +31,7 @@ from detectors.errors import ConfigError, StoreError
 from detectors.rules import RuleSet
 from detectors.store import BatchResult, ClockInput
 from detectors.store_redis import EncodedBatch, RedisWindowStore
-from detectors.windows import ApplyStats, EntityUpdates, Progress, RaisedAlert, WindowConfig
+from detectors.windows import ApplyStats, EntityUpdates, ParcelUpdate, Progress, RaisedAlert, WindowConfig
 
 MAX_SHARDS = 1024
 
@@ -163,6 +163,9 @@ class ShardedWindowStore:
     ) -> BatchResult:
         await self.check_layout()
         request = encoded if isinstance(encoded, ShardedBatch) else self.prepare(batch, links)
+        if len(self.shards) == 1:
+            part, part_links, part_encoded = request.parts[0]
+            return await self.shards[0].apply(part, rules, clock, part_links, part_encoded)
         due: list[list[EntityRef]] = [[] for _ in self.shards]
         for entity in clock.due:
             due[self.shard_of(entity)].append(entity)
@@ -205,17 +208,28 @@ def _refused(
     request: ShardedBatch, results: Sequence[BatchResult], late_before: int
 ) -> tuple[frozenset[str], frozenset[str]]:
     """Ids of events at or after ``late_before`` (the lowest shard's bound: those before it are late
-    everywhere) that a shard with a later bound refused, and of those, the ones another shard counted."""
+    everywhere) that a shard with a later bound refused, and of those, the ones another shard counted.
+    Nearly always no shard's bound is above the lowest (one worker, or one shard), and nothing is read."""
+    ahead = [r.at.late_before > late_before for r in results]
+    if not any(ahead):
+        return frozenset(), frozenset()
     refused: set[str] = set()
-    counted: set[str] = set()
-    for (part, part_links, _), result in zip(request.parts, results, strict=True):
-        bound = result.at.late_before
-        times = [(u.event_id, u.event_time_ms) for group in part for u in group.updates]
-        times += [(link.update.event_id, link.update.event_time_ms) for link in part_links]
-        for event_id, t in times:
-            if t < bound:
-                if t >= late_before:
-                    refused.add(event_id)
-            else:
-                counted.add(event_id)
-    return frozenset(refused), frozenset(refused & counted)
+    for (part, part_links, _), result, is_ahead in zip(request.parts, results, ahead, strict=True):
+        if is_ahead:
+            bound = result.at.late_before
+            refused.update(u.event_id for u in _updates(part, part_links) if late_before <= u.event_time_ms < bound)
+    counted = {
+        u.event_id
+        for (part, part_links, _), result in zip(request.parts, results, strict=True)
+        for u in _updates(part, part_links)
+        if u.event_id in refused and u.event_time_ms >= result.at.late_before
+    }
+    return frozenset(refused), frozenset(counted)
+
+
+def _updates(part: list[EntityUpdates], links: Sequence[ClusterEntry]) -> Iterator[ParcelUpdate]:
+    """Every update a shard's part of a batch carries, its entities' and its cluster links'."""
+    for group in part:
+        yield from group.updates
+    for link in links:
+        yield link.update
