@@ -206,6 +206,15 @@ async def run(url: str, lines: list[bytes], batch: int, shards: int = 1, cluster
     }
 
 
+def simulated_lines(events: int) -> list[bytes]:
+    """The first ``events`` lines of a simulated 60-day stream (seed 5) scaled to about that many."""
+    with tempfile.TemporaryDirectory() as tmp:
+        stream = Path(tmp) / "stream.jsonl"
+        print(f"simulating about {events:,} events over 60 days...", file=sys.stderr)
+        simulate(seed=5, days=60, out=stream, scale=events / 20_000)
+        return stream.read_bytes().splitlines()[:events]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=200_000)
@@ -213,11 +222,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.events < 10_000:
         parser.error("--events: at least 10000, or start-up dominates")
-    with tempfile.TemporaryDirectory() as tmp:
-        stream = Path(tmp) / "stream.jsonl"
-        print(f"simulating about {args.events:,} events over 60 days...", file=sys.stderr)
-        simulate(seed=5, days=60, out=stream, scale=args.events / 20_000)
-        lines = stream.read_bytes().splitlines()[: args.events]
+    lines = simulated_lines(args.events)
     with redis_server() as server:
         r = asyncio.run(run(server.url, lines, args.batch))
     n = r["events"]

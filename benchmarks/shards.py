@@ -15,16 +15,14 @@ import argparse
 import asyncio
 import json
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from core import run  # noqa: E402 - benchmarks are scripts, not a package
+from core import run, simulated_lines  # noqa: E402 - benchmarks are scripts, not a package
 from report import provenance, write_result, write_section  # noqa: E402
 
 from streams.servers import redis_cluster  # noqa: E402
-from streams.simulate import simulate  # noqa: E402
 
 
 def figures(shards: int, r: dict[str, Any]) -> dict[str, Any]:
@@ -55,11 +53,7 @@ def main() -> None:
     counts = [int(c) for c in args.shards.split(",")]
     if args.events < 10_000:
         parser.error("--events: at least 10000, or start-up dominates")
-    with tempfile.TemporaryDirectory() as tmp:
-        stream = Path(tmp) / "stream.jsonl"
-        print(f"simulating about {args.events:,} events over 60 days...", file=sys.stderr)
-        simulate(seed=5, days=60, out=stream, scale=args.events / 20_000)
-        lines = stream.read_bytes().splitlines()[: args.events]
+    lines = simulated_lines(args.events)
     runs: list[dict[str, Any]] = []
     for round_ in range(args.rounds):
         for shards in counts if round_ % 2 == 0 else counts[::-1]:
