@@ -74,6 +74,27 @@ async def _parked(client: aioredis.Redis, prefix: str) -> Parked:
     return out
 
 
+def reports_after(
+    maxima: dict[int, int], updates: list[ParcelUpdate], partition: int, idle: bool
+) -> tuple[PartitionReport, ...]:
+    """The reports of three partitions after a batch of ``updates`` read from ``partition``, as a
+    worker makes them (``maxima`` raised in place); ``idle``: the others are idle, and a batch with
+    no updates flushes every partition."""
+    if updates:
+        maxima[partition] = max([maxima.get(partition, updates[0].event_time_ms)] + [u.event_time_ms for u in updates])
+    flush = idle and not updates
+    return tuple(PartitionReport(p, maxima.get(p), flush or (idle and p != partition)) for p in range(3))
+
+
+def links_of(updates: list[ParcelUpdate], node_sets: list[set[str]]) -> list[ClusterEntry]:
+    """The cluster links of a batch: each update with suspect mass or a cancellation links its nodes."""
+    return [
+        ClusterEntry(u, tuple(sorted(nodes)))
+        for u, nodes in zip(updates, node_sets, strict=False)
+        if u.mass_kg > 0 or u.cancelled
+    ]
+
+
 async def _same_step(
     redis_store: RedisWindowStore,
     memory: MemoryWindowStore,
@@ -129,12 +150,7 @@ def test_redis_store_equals_memory_store(
         due_memory: tuple[EntityRef, ...] = ()
         batches.append((ENTITIES[0], [], 0, True))  # a final flush with every partition idle
         for step, (entity, updates, partition, idle) in enumerate(batches):
-            if updates:
-                maxima[partition] = max(
-                    [maxima.get(partition, updates[0].event_time_ms)] + [u.event_time_ms for u in updates]
-                )
-            flush = idle and not updates
-            reports = tuple(PartitionReport(p, maxima.get(p), flush or (idle and p != partition)) for p in range(3))
+            reports = reports_after(maxima, updates, partition, idle)
             batch = [EntityUpdates(entity, tuple(updates))] if updates else []
             due_redis, due_memory = await _same_step(
                 redis_store, memory, batch, RULES, reports, (due_redis, due_memory), [], step * 25_000
@@ -340,17 +356,8 @@ def test_clusters_in_redis_equal_clusters_in_memory(
         due_memory: tuple[EntityRef, ...] = ()
         flushes: list[tuple[list[ParcelUpdate], list[set[str]], int, bool]] = [([], [], 0, True)] * 6
         for step, (updates, node_sets, partition, idle) in enumerate(batches + flushes):
-            if updates:
-                maxima[partition] = max(
-                    [maxima.get(partition, updates[0].event_time_ms)] + [u.event_time_ms for u in updates]
-                )
-            flush = idle and not updates
-            reports = tuple(PartitionReport(p, maxima.get(p), flush or (idle and p != partition)) for p in range(3))
-            links = [
-                ClusterEntry(u, tuple(sorted(nodes)))
-                for u, nodes in zip(updates, node_sets, strict=False)
-                if u.mass_kg > 0 or u.cancelled
-            ]
+            reports = reports_after(maxima, updates, partition, idle)
+            links = links_of(updates, node_sets)
             phone = EntityRef("sender_phone", "p0")
             batch = [EntityUpdates(phone, tuple(updates))] if updates else []
             due_redis, due_memory = await _same_step(

@@ -17,7 +17,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.crc import key_slot
 
-from detectors.clusters import ClusterEntry
 from detectors.entities import EntityRef, Pseudonymizer
 from detectors.errors import ConfigError
 from detectors.offline import detect_in_order, parse_valid
@@ -31,7 +30,7 @@ from detectors.store_sharded import ShardedWindowStore, shard_of, shard_prefixes
 from detectors.windows import EntityUpdates, ParcelUpdate, WindowConfig
 from streams.servers import RunningServer
 from tests.detectors.strategies import parcel_updates
-from tests.detectors.test_store_contract import CONFIG, _every_entity_key_expires, _records
+from tests.detectors.test_store_contract import CONFIG, _every_entity_key_expires, _records, links_of, reports_after
 from tests.replay_expectations import RULES as RULES_FILE
 from tests.replay_expectations import SECRET, STREAM, essence, read_expected
 
@@ -115,18 +114,9 @@ def test_a_sharded_store_equals_the_memory_store_call_by_call(
         due: tuple[tuple[EntityRef, ...], tuple[EntityRef, ...]] = ((), ())
         flushes: list[tuple[list[ParcelUpdate], set[int], list[set[str]], int, bool]] = [([], set(), [], 0, True)] * 4
         for step, (updates, chosen, node_sets, partition, idle) in enumerate(batches + flushes):
-            if updates:
-                maxima[partition] = max(
-                    [maxima.get(partition, updates[0].event_time_ms)] + [u.event_time_ms for u in updates]
-                )
-            flush = idle and not updates
-            reports = tuple(PartitionReport(p, maxima.get(p), flush or (idle and p != partition)) for p in range(3))
+            reports = reports_after(maxima, updates, partition, idle)
             batch = [EntityUpdates(ENTITIES[i], tuple(updates)) for i in sorted(chosen)] if updates else []
-            links = [
-                ClusterEntry(u, tuple(sorted(nodes)))
-                for u, nodes in zip(updates, node_sets, strict=False)
-                if u.mass_kg > 0 or u.cancelled
-            ]
+            links = links_of(updates, node_sets)
             now_ms = step * 25_000
             calls = sharded.round_trips
             got = await sharded.apply(
