@@ -67,10 +67,14 @@ def cmd_worker(_args: argparse.Namespace) -> int:
 
 def check_window_layout(settings: Settings) -> None:
     """Refuse, before joining the group, a shard count other than the one the deployment's window
-    state was written with (a ConfigError: the CLI's exit 2). Redis unreachable is not an answer:
-    the worker starts and its store calls wait for Redis, and check again."""
+    state was written with (a ConfigError: the CLI's exit 2), and warn of shard settings that are
+    likely a mistake. Redis unreachable is not an answer: the worker starts, its store calls wait
+    for Redis and check again."""
     from detectors.errors import StoreError
-    from streams.wiring import load_ruleset, redis_client, window_config, window_store
+    from streams.wiring import load_ruleset, redis_client, shard_advice, window_config, window_store
+
+    for advice in shard_advice(settings):
+        log.warning("%s", advice)
 
     async def check() -> None:
         client = redis_client(settings)

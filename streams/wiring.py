@@ -90,6 +90,23 @@ async def redis_memory(client: Any) -> tuple[int, int]:
     return int(info["used_memory"]), int(await client.dbsize())
 
 
+def shard_advice(settings: Settings) -> list[str]:
+    """What is likely a mistake in the shard settings, said as what to change (the worker logs it)."""
+    advice = []
+    shards, batch = settings.redis_shards, settings.batch_size
+    if shards > 1 and not settings.redis_cluster:
+        advice.append(
+            f"PARCELWATCH_REDIS_SHARDS={shards} on one Redis server spreads nothing and costs more memory and CPU:"
+            " set PARCELWATCH_REDIS_CLUSTER=true with a cluster node's URL, or the shards back to 1"
+        )
+    if shards / batch > 0.02:
+        advice.append(
+            f"{shards} shards with batches of {batch} events make {shards / batch:.3f} Redis round trips per event"
+            f" (one call per shard per batch): set PARCELWATCH_BATCH_SIZE to {shards * 50} or more for 0.02"
+        )
+    return advice
+
+
 def window_store(settings: Settings, client: Any, config: WindowConfig) -> ShardedWindowStore:
     """The window store: one hash slot, or ``redis_shards`` of them (docs/windows.md, "Sharding")."""
     return ShardedWindowStore(client, config, prefix=settings.redis_prefix, shards=settings.redis_shards)
