@@ -53,14 +53,10 @@ class CountingConnection(aioredis.Connection):
         await super().send_packed_command(command, check_health)
 
 
-def _per_server(info: dict[str, Any], client: Any) -> list[dict[str, Any]]:
-    """INFO of one server, or of each primary of a cluster (a dict by node name)."""
-    return list(info.values()) if isinstance(client, RedisCluster) else [info]
-
-
 async def _info(client: Any, section: str) -> list[dict[str, Any]]:
+    """INFO of one server, or of each primary of a cluster."""
     if isinstance(client, RedisCluster):
-        return _per_server(await client.info(section, target_nodes=RedisCluster.PRIMARIES), client)
+        return list((await client.info(section, target_nodes=RedisCluster.PRIMARIES)).values())
     return [await client.info(section)]
 
 

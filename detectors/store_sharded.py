@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import redis.exceptions
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
@@ -34,6 +34,7 @@ from detectors.store_redis import EncodedBatch, RedisWindowStore
 from detectors.windows import ApplyStats, EntityUpdates, ParcelUpdate, Progress, RaisedAlert, WindowConfig
 
 MAX_SHARDS = 1024
+T = TypeVar("T")
 
 
 def shard_prefixes(prefix: str, shards: int) -> tuple[str, ...]:
@@ -141,14 +142,18 @@ class ShardedWindowStore:
     def shard_of(self, entity: EntityRef) -> int:
         return shard_of(entity, len(self.shards))
 
+    def _split(self, items: Iterable[T], entity_of: Callable[[T], EntityRef]) -> list[list[T]]:
+        """``items`` by the shard of their entity, in their order."""
+        parts: list[list[T]] = [[] for _ in self.shards]
+        for item in items:
+            parts[self.shard_of(entity_of(item))].append(item)
+        return parts
+
     def prepare(self, batch: Sequence[EntityUpdates], links: Sequence[ClusterEntry] = ()) -> ShardedBatch:
         if len(self.shards) == 1:
             return ShardedBatch(((list(batch), links, self.shards[0].prepare(batch, links)),))
-        groups: list[list[EntityUpdates]] = [[] for _ in self.shards]
-        for group in batch:
-            groups[self.shard_of(group.entity)].append(group)
         parts = []
-        for i, (shard, part) in enumerate(zip(self.shards, groups, strict=True)):
+        for i, (shard, part) in enumerate(zip(self.shards, self._split(batch, lambda g: g.entity), strict=True)):
             part_links = links if i == 0 else ()
             parts.append((part, part_links, shard.prepare(part, part_links)))
         return ShardedBatch(tuple(parts))
@@ -166,9 +171,7 @@ class ShardedWindowStore:
         if len(self.shards) == 1:
             part, part_links, part_encoded = request.parts[0]
             return await self.shards[0].apply(part, rules, clock, part_links, part_encoded)
-        due: list[list[EntityRef]] = [[] for _ in self.shards]
-        for entity in clock.due:
-            due[self.shard_of(entity)].append(entity)
+        due = self._split(clock.due, lambda entity: entity)
         results = await asyncio.gather(
             *(
                 shard.apply(part, rules, replace(clock, due=tuple(shard_due)), part_links, part_encoded)
@@ -194,9 +197,7 @@ class ShardedWindowStore:
         )
 
     async def acknowledge(self, alerts: Sequence[RaisedAlert]) -> None:
-        parts: list[list[RaisedAlert]] = [[] for _ in self.shards]
-        for alert in alerts:
-            parts[self.shard_of(alert.entity)].append(alert)
+        parts = self._split(alerts, lambda alert: alert.entity)
         await asyncio.gather(*(shard.acknowledge(part) for shard, part in zip(self.shards, parts, strict=True) if part))
 
     async def suppress(self, entity: EntityRef, rule_id: str, until_ms: int, now_ms: int) -> None:

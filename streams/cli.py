@@ -79,6 +79,8 @@ def check_window_layout(settings: Settings) -> None:
     async def check() -> None:
         client = redis_client(settings)
         try:
+            # the rules are read here too, before Redis is touched: bad rules are refused first, and
+            # it runs before Faust's app is made: asyncio.run closes its loop and leaves none set
             await window_store(settings, client, window_config(settings, load_ruleset(settings))).check_layout()
         except StoreError as exc:
             log.warning("could not check the window store's shard count before starting: %s", exc)

@@ -14,6 +14,8 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
+from detectors.store_sharded import MAX_SHARDS
+
 # Only for runs that start their own throw-away servers (demo, replay without servers):
 # their pseudonyms never leave the machine. A worker against real servers needs a real secret.
 DEV_SECRET = "parcelwatch-local-throwaway-secret"  # noqa: S105 - by design, see above
@@ -96,7 +98,7 @@ class Settings(BaseSettings):
     redis_shards: int = Field(
         1,
         ge=1,
-        le=1024,
+        le=MAX_SHARDS,
         description="window store shards, each with a hash slot of its own: on Redis Cluster they spread one "
         "deployment's window state over the masters (a multiple of the masters spreads it evenly)",
     )
