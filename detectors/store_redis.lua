@@ -160,13 +160,15 @@ end
 
 -- Parked records: one string per parcel, read once per call and written whole. For each distinct
 -- value (a record, or '*': the entity holds it), "<bytes>:<value><tag> <tag>...\n", the value
--- first and by its length, as an event id may hold any character. A tag is the entity's key after a
--- one-letter code for its type (store_redis.py: parked_records reads them).
+-- first and by its length, as an event id may hold any character. A tag is a one-letter code for the
+-- entity's type, then the first cfg.parked_key_chars of its key (windows.parked_tag; store_redis.py:
+-- parked_records reads them). Strings written with whole keys are read as if cut.
 local TYPE_CODE = {sender_phone = 'a', sender_account = 'b', sender_address = 'c', recipient = 'd',
                    recipient_address = 'e', pickup_point = 'f'}
+local tag_len = cfg.parked_key_chars + 1
 local function parked_tag(et, key)
   local code = TYPE_CODE[et]
-  if code then return code .. key end
+  if code then return code .. string.sub(key, 1, tag_len - 1) end
   return et .. ':' .. key
 end
 local parked, parked_dirty, dirty_order = {}, {}, {}
@@ -183,7 +185,10 @@ local function parked_of(pid)
         local stop = colon + tonumber(string.sub(raw, pos, colon - 1))
         local value = string.sub(raw, colon + 1, stop)
         local eol = string.find(raw, '\n', stop + 1, true)
-        for tag in string.gmatch(string.sub(raw, stop + 1, eol - 1), '[^ ]+') do st[tag] = value end
+        for tag in string.gmatch(string.sub(raw, stop + 1, eol - 1), '[^ ]+') do
+          if #tag > tag_len and not string.find(tag, ':', 1, true) then tag = string.sub(tag, 1, tag_len) end
+          st[tag] = value
+        end
         pos = eol + 1
       end
     end

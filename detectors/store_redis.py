@@ -24,6 +24,7 @@ from detectors.errors import StoreError
 from detectors.rules import RuleSet
 from detectors.store import BatchResult, ClockInput
 from detectors.windows import (
+    PARKED_KEY_CHARS,
     ApplyStats,
     EntityUpdates,
     Evidence,
@@ -112,11 +113,13 @@ _PARKED_TYPES = {
 
 
 def parked_records(raw: bytes) -> dict[str, bytes]:
-    """A parcel's parked string (``<prefix>:p:<parcel key>``) as entity tag (``<type>:<key>``) ->
-    its record as the script encodes one, or ``b"*"`` where the entity holds the record.
+    """A parcel's parked string (``<prefix>:p:<parcel key>``) as parked tag (``windows.parked_tag``:
+    ``<type>:<start of key>``) -> its record as the script encodes one, or ``b"*"`` where the entity
+    holds the record.
 
     For each distinct value the string holds ``<bytes>:<value><tag> <tag>...\\n``: the value is read
-    by its length, as an event id may hold any character.
+    by its length, as an event id may hold any character. A tag written with the whole key (before
+    tags were cut) is read cut, as the script reads it.
     """
     out: dict[str, bytes] = {}
     pos = 0
@@ -127,7 +130,7 @@ def parked_records(raw: bytes) -> dict[str, bytes]:
         eol = raw.index(b"\n", stop)
         for tag in raw[stop:eol].decode().split(" "):
             code = _PARKED_TYPES.get(tag[0])
-            out[f"{code}:{tag[1:]}" if code and ":" not in tag else tag] = value
+            out[f"{code}:{tag[1 : PARKED_KEY_CHARS + 1]}" if code and ":" not in tag else tag] = value
         pos = eol + 1
     return out
 
@@ -215,6 +218,7 @@ class RedisWindowStore:
                 "due_limit": self.due_limit,
                 "now_ms": clock.now_ms,
                 "prefix": self._prefix,
+                "parked_key_chars": PARKED_KEY_CHARS,
                 "cluster_limit": self.cluster_limit,
                 "reclaim_ms": cfg.reclaim_after_s * 1000,
             },

@@ -225,9 +225,21 @@ class EntityState:
 
 
 # Where a parcel's record for an entity lives while it has never counted (see :func:`park_updates`):
-# parcel key -> entity tag -> the parked record, or RECORDED: the record is in the entity's own state.
+# parcel key -> parked tag (:func:`parked_tag`) -> the parked record, or RECORDED: the record is in
+# the entity's own state.
 Parked = dict[str, dict[str, "Record | None"]]
 RECORDED = None
+
+# A parked record names its entity by the first 10 hex digits (40 bits) of its pseudonym. The tags
+# were most of a parked string, and parked strings most of Redis's memory (docs/windows.md). A tag
+# only tells apart the few entities that name one parcel: two of one type meet in a prefix about
+# once in 10^12 such pairs, and then share that parcel's record, which the memory store models too.
+PARKED_KEY_CHARS = 10
+
+
+def parked_tag(entity: EntityRef) -> str:
+    """The name of ``entity`` among a parcel's parked records."""
+    return f"{entity.entity_type}:{entity.key[:PARKED_KEY_CHARS]}"
 
 
 def _merge(rec: Record | None, u: ParcelUpdate) -> tuple[str, Record | None, int | None, int | None]:
@@ -320,7 +332,7 @@ def park_updates(
     later update of their parcel: each parcel's updates are applied in the order they came, so the
     statistics are those of applying them all in order.
     """
-    tag = entity.tag
+    tag = parked_tag(entity)
     rest: list[ParcelUpdate] = []
     applied: set[str] = set()  # parcels with an update for apply_entity: their later ones follow it, in order
     for u in updates:
@@ -473,8 +485,9 @@ def apply_entity(
     before = set(state.pending)
     lo: int | None = None
     hi: int | None = None
+    tag = parked_tag(entity)
     for update in updates:
-        status, new_anchor, old_anchor = _apply_update(state, update, at.late_before, parked, entity.tag)
+        status, new_anchor, old_anchor = _apply_update(state, update, at.late_before, parked, tag)
         stats.counts[status] += 1
         for anchor in (new_anchor, old_anchor):
             if anchor is not None:

@@ -18,7 +18,16 @@ from detectors.rules import Rule, RuleSet
 from detectors.store import ClockInput, PartitionReport
 from detectors.store_memory import MemoryWindowStore
 from detectors.store_redis import RedisWindowStore, entity_keys, parked_records
-from detectors.windows import RECORDED, EntityUpdates, ParcelUpdate, Parked, Record, WindowConfig
+from detectors.windows import (
+    PARKED_KEY_CHARS,
+    RECORDED,
+    EntityUpdates,
+    ParcelUpdate,
+    Parked,
+    Record,
+    WindowConfig,
+    parked_tag,
+)
 from streams.servers import RunningServer
 from tests.detectors.strategies import parcel_updates
 
@@ -33,7 +42,12 @@ RULES = RuleSet(
     ),
 )
 CONFIG = WindowConfig(allowed_lateness_s=8 * 3600, retention_s=60 * 3600, max_parcels_per_entity=7, max_evidence=3)
-ENTITIES = [EntityRef("sender_phone", "aa"), EntityRef("sender_phone", "bb"), EntityRef("recipient", "cc")]
+# Keys as long as real pseudonyms: parked records name an entity by the start of its key only.
+ENTITIES = [
+    EntityRef("sender_phone", "0a" * 12),
+    EntityRef("sender_phone", "1b" * 12),
+    EntityRef("recipient", "2c" * 12),
+]
 _prefixes = (f"t{n}" for n in itertools.count())
 
 
@@ -297,7 +311,7 @@ def test_a_parcel_that_never_counted_is_parked_once_and_moves_into_its_entities_
         await _same_step(store, memory, batch, RULES, clock, ((), ()), [])
         assert [k async for k in client.scan_iter(match=f"{prefix}:{{*")] == []
         parked_key = f"{prefix}:p:SF:1"
-        assert set(parked_records(await client.get(parked_key))) == {e.tag for e in ENTITIES[1:]}
+        assert set(parked_records(await client.get(parked_key))) == {parked_tag(e) for e in ENTITIES[1:]}
         retention_ms = CONFIG.retention_s * 1000
         assert retention_ms - 60_000 < await client.pttl(parked_key) <= retention_ms
         scale = ParcelUpdate("SF:1", t + 3_600_000, 2.0, 1.5, 2, "picked_up")
@@ -305,8 +319,59 @@ def test_a_parcel_that_never_counted_is_parked_once_and_moves_into_its_entities_
         [record] = _records(await client.hgetall(entity_keys(prefix, ENTITIES[1])[0])).values()
         assert (record.anchor_ms, record.mass_kg, record.version_id) == (t, 2.0, "picked_up")
         assert await _parked(client, prefix) == memory.parked
-        assert memory.parked["SF:1"][ENTITIES[1].tag] is RECORDED
+        assert memory.parked["SF:1"][parked_tag(ENTITIES[1])] is RECORDED
         assert await client.pttl(parked_key) > retention_ms  # the entities' idle expiry now
+        await client.aclose()
+
+    loop.run_until_complete(run())
+
+
+def test_parked_tags_hold_the_start_of_each_key_and_whole_keys_written_before_are_read_as_cut(
+    redis_srv: RunningServer, loop: asyncio.AbstractEventLoop
+) -> None:
+    """A parked string names its entities by the first PARKED_KEY_CHARS of their keys. Two entities
+    of one type whose keys start alike share the parcel's parked record, in both stores alike; a
+    string written with whole keys (before tags were cut) is read as if cut, and written cut."""
+
+    async def run() -> None:
+        client = aioredis.from_url(redis_srv.url)
+        prefix = next(_prefixes)
+        store, memory = RedisWindowStore(client, CONFIG, prefix=prefix), MemoryWindowStore(CONFIG)
+        t = 1_767_225_600_000
+        clock = (PartitionReport(0, None, idle=False),)
+        first, alike = (
+            EntityRef("sender_phone", "0123456789" + "a" * 14),
+            EntityRef("sender_phone", "0123456789" + "b" * 14),
+        )
+        assert parked_tag(first) == parked_tag(alike) == "sender_phone:0123456789"
+        declared = ParcelUpdate("SF:7", t, 0.0, 1.0, 1, "declared")
+        await _same_step(store, memory, [EntityUpdates(first, (declared,))], RULES, clock, ((), ()), [])
+        raw = await client.get(f"{prefix}:p:SF:7")
+        assert raw.endswith(b"a0123456789\n") and len(parked_records(raw)) == 1
+        # the other entity's first event with mass finds the record parked under the shared start
+        scale = ParcelUpdate("SF:7", t + 3_600_000, 2.0, 1.5, 2, "picked_up")
+        await _same_step(store, memory, [EntityUpdates(alike, (scale,))], RULES, clock, ((), ()), [])
+        [record] = _records(await client.hgetall(entity_keys(prefix, alike)[0])).values()
+        assert record.anchor_ms == t == memory.states[alike].records["SF:7"].anchor_ms
+        assert await _parked(client, prefix) == memory.parked
+
+        # a string as the script wrote it with whole keys: one record for two entities
+        whole = EntityRef("recipient", "2c" * 12)
+        value = f"{t}|0.0|1.0|1||0||declared".encode()
+        await client.set(
+            f"{prefix}:p:SF:8",
+            b"%d:%s%s %s\n" % (len(value), value, b"a" + first.key.encode(), b"d" + whole.key.encode()),
+        )
+        assert set(parked_records(await client.get(f"{prefix}:p:SF:8"))) == {parked_tag(first), parked_tag(whole)}
+        later = ParcelUpdate("SF:8", t + 3_600_000, 2.0, 1.5, 2, "picked_up")
+        await store.apply(
+            [EntityUpdates(whole, (later,))], RULES, ClockInput(clock, 3, CONFIG.allowed_lateness_s, (), 0)
+        )
+        [record] = _records(await client.hgetall(entity_keys(prefix, whole)[0])).values()
+        assert (record.anchor_ms, record.mass_kg) == (t, 2.0)  # anchored at the parked declaration
+        rewritten = await client.get(f"{prefix}:p:SF:8")
+        assert first.key.encode() not in rewritten and b"a" + first.key[:PARKED_KEY_CHARS].encode() in rewritten
+        assert parked_records(rewritten)[parked_tag(whole)] == b"*"
         await client.aclose()
 
     loop.run_until_complete(run())
