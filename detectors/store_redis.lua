@@ -22,7 +22,7 @@
 --   KEYS[#KEYS]   claims ZSET "<entity type>:<key>" scored by the oldest claim of its pending alerts
 -- Parked records (not in KEYS, like the cluster keys; detectors/windows.py: park_updates):
 --   <prefix>:p:<parcel key> STRING: per entity, the record, as above, of a parcel that never counted
---   for it, or '*': the entity holds the record (parked_of below has the format). Expires a retention
+--   for it, or '*': the entity holds the record (parked_of below has the format). Expires parked_ms
 --   after its last write (wall clock), or with the entities once it marks one.
 -- An alert is handed out once, to the call that raised it, and again only when it is still not
 -- acknowledged reclaim_ms later (wall clock): two workers touching one entity never both publish it.
@@ -31,7 +31,7 @@
 --   entries scored by event time, <prefix>:cl:parent HASH identifier -> identifier it joined under,
 --   and the two keys of each cluster entity "cluster:<root>".
 -- ARGV[1]: JSON {cfg = {retention_ms, max_parcels, max_evidence, ttl_ms, partitions, lateness_ms, due_limit, now_ms,
---                       prefix, cluster_limit}, links = {{time_ms, entry JSON}},
+--                       prefix, cluster_limit, parked_key_chars, parked_ms}, links = {{time_ms, entry JSON}},
 --               rules = {entity_type = {{id, width_ms, threshold, min_parcels, factor, severity, window_s}}},
 --               rows = {{parcel, time_ms, mass, weight, rank, event_id, cancelled(0/1), reasons,
 --                        the record it writes where it is new}},
@@ -196,10 +196,11 @@ local function parked_of(pid)
   end
   return st
 end
--- A parcel's parked records live a retention after their last write; once one marks an entity
--- that holds the record ('*'), as long as the entities' keys, if that is longer.
+-- A parcel's parked records live cfg.parked_ms after their last write (the retention unless set
+-- shorter); once one marks an entity that holds the record ('*'), as long as the entities' keys, if
+-- that is longer: the mark sends the parcel's later updates to the entity.
 local function write_parked(pid)
-  local st, by_value, values, ms = parked[pid], {}, {}, retention
+  local st, by_value, values, ms = parked[pid], {}, {}, cfg.parked_ms
   for tag, value in pairs(st) do
     local tags = by_value[value]
     if tags == nil then

@@ -219,6 +219,7 @@ class RedisWindowStore:
                 "now_ms": clock.now_ms,
                 "prefix": self._prefix,
                 "parked_key_chars": PARKED_KEY_CHARS,
+                "parked_ms": cfg.parked_life_s * 1000,
                 "cluster_limit": self.cluster_limit,
                 "reclaim_ms": cfg.reclaim_after_s * 1000,
             },

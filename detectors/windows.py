@@ -68,6 +68,9 @@ class WindowConfig:
     # An alert not acknowledged this long after it was handed out (wall clock) is handed out again:
     # its worker died before publishing it. Longer than a worker takes from store call to acknowledgement.
     reclaim_after_s: int = 60
+    # Wall-clock life of a parcel's parked records after its last event (docs/windows.md); None: the
+    # retention. Never longer than the retention, whatever is set.
+    parked_ttl_s: int | None = None
 
     def __post_init__(self) -> None:
         if self.allowed_lateness_s < 0:
@@ -76,12 +79,27 @@ class WindowConfig:
             raise ConfigError("retention, max parcels per entity and max evidence must be positive")
         if self.reclaim_after_s < 1:
             raise ConfigError("the reclaim time of unacknowledged alerts must be at least 1 s")
+        if self.parked_ttl_s is not None and self.parked_ttl_s < max(self.allowed_lateness_s, 1):
+            raise ConfigError(
+                f"the parked records' life (PARCELWATCH_PARKED_TTL, {self.parked_ttl_s} s) must be at least the "
+                f"allowed lateness ({self.allowed_lateness_s} s): a parcel's events may arrive that far out of order"
+            )
+
+    @property
+    def parked_life_s(self) -> int:
+        """How long a parcel's parked records are kept after their last write (wall clock)."""
+        return self.retention_s if self.parked_ttl_s is None else min(self.parked_ttl_s, self.retention_s)
 
     @classmethod
-    def for_rules(cls, longest_window_s: int, **overrides: int) -> WindowConfig:
+    def for_rules(cls, longest_window_s: int, *, parked_ttl_s: int | None = None, **overrides: int) -> WindowConfig:
         """Retain what the longest window plus the lateness can still reach."""
         lateness = overrides.pop("allowed_lateness_s", DEFAULT_LATENESS_S)
-        return cls(allowed_lateness_s=lateness, retention_s=longest_window_s + lateness, **overrides)
+        return cls(
+            allowed_lateness_s=lateness,
+            retention_s=longest_window_s + lateness,
+            parked_ttl_s=parked_ttl_s,
+            **overrides,
+        )
 
 
 class ParcelUpdate(msgspec.Struct, frozen=True):

@@ -128,6 +128,11 @@ class Settings(BaseSettings):
         60, ge=1, description="an alert a worker got but did not acknowledge this long is published by another"
     )
     max_parcels_per_entity: int = Field(2000, ge=10, description="records kept per entity")
+    parked_ttl: str | None = Field(
+        None,
+        description="how long a parcel that never counted is remembered after its last event, wall clock "
+        "(unset: the retention, longest window plus lateness; never longer)",
+    )
     include_suspended: bool = Field(False, description="also match suspended control lists (No. 57/2025)")
     clear_labels: bool = Field(False, description="put clear identifiers in alerts (entity_label)")
     metrics_address: str = Field("127.0.0.1", description="address the worker's /metrics binds to")

@@ -53,6 +53,9 @@ def window_config(settings: Settings, rules: RuleSet) -> WindowConfig:
         allowed_lateness_s=parse_duration(settings.allowed_lateness, "PARCELWATCH_ALLOWED_LATENESS"),
         max_parcels_per_entity=settings.max_parcels_per_entity,
         reclaim_after_s=settings.alert_reclaim_s,
+        parked_ttl_s=None
+        if settings.parked_ttl is None
+        else parse_duration(settings.parked_ttl, "PARCELWATCH_PARKED_TTL"),
     )
 
 

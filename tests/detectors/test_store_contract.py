@@ -326,6 +326,32 @@ def test_a_parcel_that_never_counted_is_parked_once_and_moves_into_its_entities_
     loop.run_until_complete(run())
 
 
+def test_a_shorter_parked_life_expires_parcels_that_never_counted_sooner_but_not_those_an_entity_holds(
+    redis_srv: RunningServer, loop: asyncio.AbstractEventLoop
+) -> None:
+    """PARCELWATCH_PARKED_TTL: a parked string lives that long after its last write; once it marks
+    an entity that holds the record, as long as the entity's keys (the mark routes later updates)."""
+
+    async def run() -> None:
+        client = aioredis.from_url(redis_srv.url)
+        prefix = next(_prefixes)
+        config = replace(CONFIG, parked_ttl_s=CONFIG.allowed_lateness_s + 600)
+        store = RedisWindowStore(client, config, prefix=prefix)
+        t = 1_767_225_600_000
+        clock = ClockInput((PartitionReport(0, None, idle=False),), 3, config.allowed_lateness_s, (), 0)
+        declared = ParcelUpdate("SF:9", t, 0.0, 1.0, 1, "declared")
+        await store.apply([EntityUpdates(e, (declared,)) for e in ENTITIES[1:]], RULES, clock)
+        life_ms = config.parked_life_s * 1000
+        assert life_ms < CONFIG.retention_s * 1000
+        assert life_ms - 60_000 < await client.pttl(f"{prefix}:p:SF:9") <= life_ms
+        scale = ParcelUpdate("SF:9", t + 3_600_000, 2.0, 1.5, 2, "picked_up")
+        await store.apply([EntityUpdates(ENTITIES[1], (scale,))], RULES, clock)
+        assert await client.pttl(f"{prefix}:p:SF:9") > config.idle_ttl_s * 1000 - 60_000
+        await client.aclose()
+
+    loop.run_until_complete(run())
+
+
 def test_parked_tags_hold_the_start_of_each_key_and_whole_keys_written_before_are_read_as_cut(
     redis_srv: RunningServer, loop: asyncio.AbstractEventLoop
 ) -> None:

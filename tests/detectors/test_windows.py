@@ -288,3 +288,11 @@ def test_config_refuses_nonsense() -> None:
     with pytest.raises(ConfigError):
         WindowConfig(allowed_lateness_s=-1)
     assert WindowConfig.for_rules(7 * 86400, allowed_lateness_s=3600).retention_s == 7 * 86400 + 3600
+
+
+def test_parked_records_live_the_retention_unless_told_shorter_and_never_less_than_the_lateness() -> None:
+    assert WindowConfig.for_rules(7 * 86400, allowed_lateness_s=3600).parked_life_s == 7 * 86400 + 3600
+    assert WindowConfig.for_rules(7 * 86400, allowed_lateness_s=3600, parked_ttl_s=86400).parked_life_s == 86400
+    assert WindowConfig.for_rules(86400, allowed_lateness_s=3600, parked_ttl_s=30 * 86400).parked_life_s == 90000
+    with pytest.raises(ConfigError, match="at least the allowed lateness"):
+        WindowConfig.for_rules(7 * 86400, allowed_lateness_s=3600, parked_ttl_s=3599)

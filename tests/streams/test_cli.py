@@ -52,6 +52,10 @@ def test_bad_settings_and_rules_are_named(tmp_path: Path) -> None:
     )
     result = cli("worker", env={"PARCELWATCH_RULES": str(rules), "PARCELWATCH_PSEUDONYM_SECRET": "x" * 20})
     assert result.returncode == 2 and "entity_type 'planet'" in result.stderr and str(rules) in result.stderr
+    for ttl, said in (("soon", "is not a duration"), ("1h", "at least the allowed lateness")):
+        result = cli("worker", env={"PARCELWATCH_PARKED_TTL": ttl, "PARCELWATCH_PSEUDONYM_SECRET": "x" * 20})
+        assert result.returncode == 2 and "PARCELWATCH_PARKED_TTL" in result.stderr and said in result.stderr
+        assert "Traceback" not in result.stderr
 
 
 def test_a_worker_with_another_shard_count_than_the_deployments_stops_before_joining(live_settings: Settings) -> None:
