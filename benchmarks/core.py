@@ -93,6 +93,17 @@ async def memory_point(
     }
 
 
+async def parked_bytes(client: Any, windows: ShardedWindowStore) -> int:
+    """What the parked strings (parcels that never counted, docs/windows.md) hold: used_memory before
+    less after deleting them, at the end of the run. A lower bound: the key tables keep their size."""
+    before = sum(await used_memory_per_server(client))
+    for prefix in windows.prefixes:  # one hash slot per prefix: each chunk goes to one master
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:p:*", count=10_000)]
+        for start in range(0, len(keys), 1000):
+            await client.delete(*keys[start : start + 1000])
+    return before - sum(await used_memory_per_server(client))
+
+
 async def run(url: str, lines: list[bytes], batch: int, shards: int = 1, cluster: bool = False) -> dict[str, Any]:
     """The replay against the Redis at ``url`` (a cluster's node if ``cluster``), the window store in
     ``shards`` shards (docs/windows.md, "Sharding")."""
@@ -186,8 +197,10 @@ async def run(url: str, lines: list[bytes], batch: int, shards: int = 1, cluster
     cpu = time.process_time() - cpu_before - paused_cpu
     redis_cpu = await redis_cpu_s(client) - redis_before - paused_redis
     redis_cpu_each = [b - a for a, b in zip(redis_cpu_start, await redis_cpu_per_server(client), strict=True)]
+    parked = await parked_bytes(client, windows)
     await client.aclose()
     return {
+        "parked_bytes": parked,
         "redis_cpu_per_server": redis_cpu_each,  # the whole run's, the memory checkpoints' SCANs included
         "baselines": baselines,
         "events": len(events),
@@ -224,6 +237,7 @@ def main() -> None:
     n = r["events"]
     command = f"python benchmarks/core.py --events {args.events} --batch {args.batch}"
     cores = r["cpu_python"] + r["cpu_redis"]
+    last = r["growth"][-1]
     write_section(
         "Core alone: scoring and windows against Redis, no Kafka",
         [
@@ -262,9 +276,13 @@ def main() -> None:
             "",
             "Bytes per entity include everything the run keeps in Redis: window records, parked records, the"
             " cluster map, suspect parcels' details and the alert store. Target: <= 1 KB per entity on average.",
+            "",
+            f"Of the last row's bytes, the parked strings (parcels that never counted, one string each) held"
+            f" {r['parked_bytes']:,}: {r['parked_bytes'] / last['parcels']:,.0f} bytes per parcel,"
+            f" {r['parked_bytes'] / (last['used_memory'] - r['baseline']):.0%} of the total (used_memory before and"
+            " after deleting them at the end of the run; the key tables keep their size, so a lower bound).",
         ],
     )
-    last = r["growth"][-1]
     figures = {
         "events": n,
         "core_eps": round(n / r["seconds"]),
@@ -274,6 +292,7 @@ def main() -> None:
         "events_per_parcel": last["events"] / last["parcels"],
         "entities_per_parcel": last["entities"] / last["parcels"],
         "redis_bytes_per_parcel": (last["used_memory"] - r["baseline"]) / last["parcels"],
+        "parked_bytes_per_parcel": r["parked_bytes"] / last["parcels"],
         "redis_bytes_per_entity": (last["used_memory"] - r["baseline"]) / last["entities"],
         "entities_held_per_parcel": last["entities_held"] / last["parcels"],
         "suspect_event_share": r["suspect_events"] / n,

@@ -36,6 +36,7 @@ def figures(shards: int, r: dict[str, Any]) -> dict[str, Any]:
         "redis_us_per_event": r["cpu_redis"] / n * 1e6,
         "busiest_master_cpu_share": max(r["redis_cpu_per_server"]) / sum(r["redis_cpu_per_server"]),
         "bytes_per_parcel": sum(used) / last["parcels"],
+        "parked_bytes_per_parcel": r["parked_bytes"] / last["parcels"],
         "fullest_master_share": max(used) / sum(used),
         "round_trips_per_event": r["round_trips"] / n,
         "alerts": r["alerts"],
@@ -67,7 +68,8 @@ def main() -> None:
     )
     rows = [
         f"| {r['shards']} | {r['events_per_s']:,.0f} | {r['python_us_per_event']:.1f} | {r['redis_us_per_event']:.1f} |"
-        f" {r['busiest_master_cpu_share']:.0%} | {r['bytes_per_parcel']:,.0f} | {r['fullest_master_share']:.0%} |"
+        f" {r['busiest_master_cpu_share']:.0%} | {r['bytes_per_parcel']:,.0f} | {r['parked_bytes_per_parcel']:,.0f} |"
+        f" {r['fullest_master_share']:.0%} |"
         f" {r['round_trips_per_event']:.4f} | {r['alerts']:,} |"
         for r in runs
     ]
@@ -80,11 +82,12 @@ def main() -> None:
             " the window store in 1 or more shards (`PARCELWATCH_REDIS_SHARDS`, docs/windows.md); rounds"
             " alternate the order. Redis CPU: all masters together, and the busiest one's share (the memory"
             " checkpoints' scans included). Memory: used_memory of all masters less their empty start, per parcel"
-            " seen, and the fullest master's share.",
+            " seen, and the fullest master's share; of those bytes, the parked strings' (parcels that never counted:"
+            " used_memory before and after deleting them at the end of the run, a lower bound).",
             "",
             "| shards | events/s | Python µs/event | Redis µs/event | busiest master's CPU | bytes/parcel |"
-            " fullest master | round trips/event | alerts |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            " parked bytes/parcel | fullest master | round trips/event | alerts |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             *rows,
             "",
             (

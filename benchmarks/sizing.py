@@ -1,6 +1,6 @@
 """What national volume needs, derived from the measured per-unit figures only.
 
-    .venv/bin/python benchmarks/sizing.py [--events-per-parcel 4] [--master-gib 24] [--fill 0.75]
+    .venv/bin/python benchmarks/sizing.py [--events-per-parcel 4] [--master-gib 24] [--fill 0.75] [--parked-days 30]
 Reads benchmarks/results/throughput.json, core.json and shards.json (written by
 benchmarks/throughput.py, core.py and shards.py) and writes the "Sizing" section of BENCHMARKS.md
 with its arithmetic. A Redis master's memory is an assumption, not a measurement: by default this
@@ -31,6 +31,12 @@ def main() -> None:
     parser.add_argument("--events-per-parcel", type=float, default=4.0)
     parser.add_argument("--master-gib", type=float, default=24.0, help="memory of one Redis master, GiB")
     parser.add_argument("--fill", type=float, default=0.75, help="share of a master's memory the data may use")
+    parser.add_argument(
+        "--parked-days",
+        type=float,
+        default=30.0,
+        help="a shorter life for parcels that never counted (PARCELWATCH_PARKED_TTL), for the last figure",
+    )
     args = parser.parse_args()
     throughput, core, sharded = read_result("throughput"), read_result("core"), read_result("shards")
     epp = args.events_per_parcel
@@ -41,6 +47,7 @@ def main() -> None:
     # give the bytes per parcel of a store spread over many.
     most = max(sharded["by_shards"], key=int)
     sharded_bytes = sharded["by_shards"][most]["bytes_per_parcel"]
+    sharded_parked = sharded["by_shards"][most]["parked_bytes_per_parcel"]
     usable = args.master_gib * 2**30 * args.fill
 
     rows = []
@@ -56,10 +63,15 @@ def main() -> None:
     memory_tb = retained * bytes_per_parcel / 1e12
     sharded_tb = retained * sharded_bytes / 1e12
     masters = math.ceil(sharded_tb * 1e12 / usable)
+    days = args.parked_days
+    short_tb = (
+        AVERAGE_PARCELS_PER_DAY * (RETENTION_DAYS * (sharded_bytes - sharded_parked) + days * sharded_parked) / 1e12
+    )
+    short_masters = math.ceil(short_tb * 1e12 / usable)
     body = [
         provenance(
             f"python benchmarks/sizing.py --events-per-parcel {epp:g} --master-gib {args.master_gib:g}"
-            f" --fill {args.fill:g}"
+            f" --fill {args.fill:g} --parked-days {days:g}"
         ),
         "",
         f"From `{throughput['command']}` ({throughput['measured']}): one worker, full pipeline, "
@@ -90,8 +102,16 @@ def main() -> None:
         " shards the per-call cost, not the events, would bound the worker. So the practical ways to the"
         f" national figure are fewer, larger masters (at 256 GiB, filled to {args.fill:.0%},"
         f" {math.ceil(sharded_tb * 1e12 / (256 * 2**30 * args.fill)):,} masters) or a shorter life for parked parcels"
-        " (docs/windows.md: a parcel's record is kept for the whole retention even when it never counted),"
-        " which is a product decision not taken here.",
+        " (docs/windows.md: a parcel's record is kept for the whole retention even when it never counted).",
+        "",
+        f"A shorter life for parked parcels (`PARCELWATCH_PARKED_TTL`; the default keeps them the whole"
+        f" retention): of the {sharded_bytes:,.0f} bytes per parcel with {most} shards, the parked strings hold"
+        f" {sharded_parked:,.0f} (shards.py deletes them at the end of each run and reads what that frees). Kept"
+        f" {days:g} days after a parcel's last event instead of {RETENTION_DAYS}: {AVERAGE_PARCELS_PER_DAY:,} x"
+        f" ({RETENTION_DAYS} x {sharded_bytes - sharded_parked:,.0f} + {days:g} x {sharded_parked:,.0f}) bytes ="
+        f" {short_tb:,.1f} TB, **{short_masters:,} masters** of {args.master_gib:g} GiB. {days:g} days is an"
+        " assumption, not a measurement: a parcel whose next event comes later than that starts afresh"
+        " (docs/windows.md says what it loses); choosing it is the deployment's call.",
         "",
         "Not covered: hours busier than the peak day's average, replicas, headroom for catching up after"
         " an outage. Identity clusters live in shard 0 and the alert store under the deployment's prefix: the"
