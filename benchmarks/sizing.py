@@ -117,7 +117,7 @@ def main() -> None:
         " an outage. Identity clusters live in shard 0 and the alert store under the deployment's prefix: the"
         " shards.py table gives the fullest master's share of memory. The memory assumes every parcel keeps its"
         " state (a parked string, or records in its entities once it counted) for the whole retention, as the"
-        " store does.",
+        " store does by default (the paragraph above: a shorter parked life).",
         "",
         f"The worker figure ({worker_eps:,} events/s) was measured with the worker sharing this machine's cores"
         f" with Redis and the broker. The one-slot memory, {memory_tb:,.1f} TB, is"
