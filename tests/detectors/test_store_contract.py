@@ -88,6 +88,15 @@ async def _parked(client: aioredis.Redis, prefix: str) -> Parked:
     return out
 
 
+def _both_stores(
+    redis_srv: RunningServer,
+) -> tuple[aioredis.Redis, str, RedisWindowStore, MemoryWindowStore]:
+    """A client, a fresh key prefix, and a Redis store under it beside an empty memory store."""
+    client = aioredis.from_url(redis_srv.url)
+    prefix = next(_prefixes)
+    return client, prefix, RedisWindowStore(client, CONFIG, prefix=prefix), MemoryWindowStore(CONFIG)
+
+
 def reports_after(
     maxima: dict[int, int], updates: list[ParcelUpdate], partition: int, idle: bool
 ) -> tuple[PartitionReport, ...]:
@@ -217,9 +226,7 @@ def test_a_new_entitys_record_moved_beyond_retention_in_its_first_call_is_pruned
     entity below the cutoff in the same call: a second event of its parcel, earlier and not late."""
 
     async def run() -> None:
-        client = aioredis.from_url(redis_srv.url)
-        prefix = next(_prefixes)
-        redis_store, memory = RedisWindowStore(client, CONFIG, prefix=prefix), MemoryWindowStore(CONFIG)
+        client, prefix, redis_store, memory = _both_stores(redis_srv)
         t = 1_767_225_600_000
         idle = tuple(PartitionReport(p, t, True) for p in range(3))  # judged at once; late before t - lateness
         due = await _same_step(redis_store, memory, [], RULES, idle, ((), ()), [])
@@ -301,9 +308,7 @@ def test_a_parcel_that_never_counted_is_parked_once_and_moves_into_its_entities_
     event, and the parked string then marks them and expires with them."""
 
     async def run() -> None:
-        client = aioredis.from_url(redis_srv.url)
-        prefix = next(_prefixes)
-        store, memory = RedisWindowStore(client, CONFIG, prefix=prefix), MemoryWindowStore(CONFIG)
+        client, prefix, store, memory = _both_stores(redis_srv)
         t = 1_767_225_600_000
         clock = (PartitionReport(0, None, idle=False),)
         declared = ParcelUpdate("SF:1", t, 0.0, 1.0, 1, "declared")
@@ -360,9 +365,7 @@ def test_parked_tags_hold_the_start_of_each_key_and_whole_keys_written_before_ar
     string written with whole keys (before tags were cut) is read as if cut, and written cut."""
 
     async def run() -> None:
-        client = aioredis.from_url(redis_srv.url)
-        prefix = next(_prefixes)
-        store, memory = RedisWindowStore(client, CONFIG, prefix=prefix), MemoryWindowStore(CONFIG)
+        client, prefix, store, memory = _both_stores(redis_srv)
         t = 1_767_225_600_000
         clock = (PartitionReport(0, None, idle=False),)
         first, alike = (
