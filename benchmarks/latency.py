@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/latency.py [--seconds 120] [--fractions 0.5,0.8] [--lateness 1s]
                                            [--batch-within 0.2,0.05] [--consumers eager,stock]
-                                           [--max-seconds 60]
+                                           [--max-seconds 60] [--lingers 25,5]
 
 A `parcelwatch worker` runs live; events are published at a steady rate, each stamped with the
 wall-clock time of its publishing as its event time. One event per parcel (the parcel's last in a
@@ -75,8 +75,11 @@ async def paced(indices: Iterable[int], rate: float) -> AsyncIterator[int]:
         yield i
 
 
-async def publish_steadily(settings: Settings, events: list[dict[str, Any]], rate: float, seconds: float) -> int:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5)
+async def publish_steadily(
+    settings: Settings, events: list[dict[str, Any]], rate: float, seconds: float, linger_ms: int
+) -> int:
+    """``linger_ms``: how long the publisher's producer waits to fill a batch (part of the latency measured)."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=linger_ms)
     await producer.start()
     try:
         total = int(rate * seconds)
@@ -128,11 +131,11 @@ async def alert_latencies(settings: Settings, until_ms: float) -> list[float]:
 
 
 async def broker_latencies(
-    settings: Settings, rate: float, seconds: float, fetch_max_wait_ms: int, value_bytes: int
+    settings: Settings, rate: float, seconds: float, fetch_max_wait_ms: int, value_bytes: int, linger_ms: int
 ) -> list[float]:
     """The broker alone: a bare aiokafka consumer's delay from send to receipt, on a topic of its own,
     messages padded to ``value_bytes`` (the broker's cost grows with the bytes it holds)."""
-    own = settings.model_copy(update={"topic_prefix": f"broker-latency-{fetch_max_wait_ms}."})
+    own = settings.model_copy(update={"topic_prefix": f"broker-latency-{fetch_max_wait_ms}-{linger_ms}."})
     await ensure_topics(own)
     topic = own.topic("canonical")
     consumer = AIOKafkaConsumer(
@@ -142,7 +145,7 @@ async def broker_latencies(
         auto_offset_reset="earliest",
         fetch_max_wait_ms=fetch_max_wait_ms,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=linger_ms)
     await consumer.start()
     await producer.start()
     delays: list[float] = []
@@ -171,17 +174,18 @@ async def broker_latencies(
 
 
 def broker_alone(
-    rate: float, seconds: float, waits: list[int], value_bytes: int, partitions: int
-) -> list[tuple[int, list[float], float]]:
-    """For each fetch wait: the delays, and the broker's CPU over the run as a share of one core."""
-    with tempfile.TemporaryDirectory(prefix="pw-broker-latency-") as tmp, contextlib.ExitStack() as stack:
-        settings, broker, _ = local_servers(stack, Path(tmp), app_id="bench-broker-latency", partitions=partitions)
-        out = []
-        for wait in waits:
+    rate: float, seconds: float, runs: list[tuple[int, int]], value_bytes: int, partitions: int
+) -> list[tuple[int, int, list[float], float]]:
+    """For each (fetch wait, publisher linger): the delays, and the broker's CPU over the run as a share
+    of one core. Each run on a fresh broker, as each worker run above: the broker's delay grows with its log."""
+    out = []
+    for wait, linger in runs:
+        with tempfile.TemporaryDirectory(prefix="pw-broker-latency-") as tmp, contextlib.ExitStack() as stack:
+            settings, broker, _ = local_servers(stack, Path(tmp), app_id="bench-broker-latency", partitions=partitions)
             cpu = CpuShares({"broker": broker.process.pid})
-            delays = asyncio.run(broker_latencies(settings, rate, seconds, wait, value_bytes))
-            out.append((wait, delays, cpu.read()["broker"]))
-        return out
+            delays = asyncio.run(broker_latencies(settings, rate, seconds, wait, value_bytes, linger))
+            out.append((wait, linger, delays, cpu.read()["broker"]))
+    return out
 
 
 def wait_ready(port: int, worker: subprocess.Popen[bytes], log: Path, timeout_s: float = 120) -> None:
@@ -257,7 +261,7 @@ def live_worker(lateness: str, batch_within_s: float, consumer: str, partitions:
 
 
 def live_maximum(
-    rate: float, seconds: float, lateness: str, batch_within_s: float, consumer: str, partitions: int
+    rate: float, seconds: float, lateness: str, batch_within_s: float, consumer: str, partitions: int, linger_ms: int
 ) -> float:
     """The rate a live worker keeps up with while events are published at ``rate``, its publisher beside it.
 
@@ -267,7 +271,7 @@ def live_maximum(
     """
     with live_worker(lateness, batch_within_s, consumer, partitions) as live, ThreadPoolExecutor(1) as pool:
         started = time.monotonic()
-        publishing = pool.submit(asyncio.run, publish_steadily(live.settings, live.events, rate, seconds))
+        publishing = pool.submit(asyncio.run, publish_steadily(live.settings, live.events, rate, seconds, linger_ms))
         time.sleep(seconds / 2)
         first, first_t = asyncio.run(committed_progress(live.settings))[0], time.monotonic()
         time.sleep(max(started + seconds - time.monotonic(), 0))
@@ -277,7 +281,7 @@ def live_maximum(
 
 
 def measure(
-    rate: float, seconds: float, lateness: str, batch_within_s: float, consumer: str, partitions: int
+    rate: float, seconds: float, lateness: str, batch_within_s: float, consumer: str, partitions: int, linger_ms: int
 ) -> tuple[int, list[float], dict[str, float]]:
     """One live worker on fresh servers, events published at ``rate``: the events published, the
     latencies of its alerts, and the CPU of the worker, the publisher, Redis and the broker over the
@@ -290,7 +294,7 @@ def measure(
         tail_s = parse_duration(lateness, "--lateness") + 2 * settings.idle_after_s
         until_ms = time.time() * 1000 + seconds * 1000
         shares = CpuShares(live.pids | {"publisher": os.getpid()})
-        published = asyncio.run(publish_steadily(settings, live.events, rate, seconds + tail_s))
+        published = asyncio.run(publish_steadily(settings, live.events, rate, seconds + tail_s, linger_ms))
         cpu = shares.read()
         deadline = time.monotonic() + 600
         while asyncio.run(committed_progress(settings))[0] < published:
@@ -330,6 +334,13 @@ def main() -> None:
         help="PARCELWATCH_FAUST_CONSUMER values to run each rate with (comma-separated; the first is the target's)",
     )
     parser.add_argument(
+        "--lingers",
+        default="25,5",
+        help="how long the publisher's producer waits to fill a batch, in ms (comma-separated; the first is the"
+        " target's); the events' latency counts it. Tansu spends its CPU per batch a request carries, one per"
+        " partition, so short lingers over many partitions load the broker, not the worker",
+    )
+    parser.add_argument(
         "--partitions",
         type=int,
         default=DEFAULT_PARTITIONS,
@@ -342,31 +353,41 @@ def main() -> None:
     fractions = [float(f) for f in args.fractions.split(",")]
     withins = [float(w) for w in args.batch_within.split(",")]
     consumers = args.consumers.split(",")
+    try:
+        lingers = [int(linger) for linger in args.lingers.split(",")]
+    except ValueError:
+        parser.error(f"--lingers: {args.lingers!r} is not a comma-separated list of milliseconds, such as 25,5")
+    if min(lingers) < 0:
+        parser.error("--lingers: a linger is at least 0 ms")
     if unknown := set(consumers) - {"eager", "stock"}:
         parser.error(f"--consumers: unknown {sorted(unknown)}; the consumers are eager and stock")
     ladder = read_result("throughput")["pipeline_eps"]
     # The ladder times a worker alone with a topic filled beforehand; here a publisher shares the cores.
-    live = live_maximum(ladder, args.max_seconds, args.lateness, withins[0], consumers[0], args.partitions)
+    live = live_maximum(ladder, args.max_seconds, args.lateness, withins[0], consumers[0], args.partitions, lingers[0])
     measured = min(ladder, live)
     rows = []
     for consumer in consumers:
         for within in withins:
-            for fraction in fractions:
-                published, latencies, cpu = measure(
-                    fraction * measured, args.seconds, args.lateness, within, consumer, args.partitions
-                )
-                rows.append((consumer, within, fraction, fraction * measured, published, latencies, cpu))
+            for linger in lingers:
+                for fraction in fractions:
+                    rate = fraction * measured
+                    published, latencies, cpu = measure(
+                        rate, args.seconds, args.lateness, within, consumer, args.partitions, linger
+                    )
+                    rows.append((consumer, within, linger, fraction, rate, published, latencies, cpu))
     worker_wait = Settings.model_fields["fetch_max_wait_ms"].default
     broker_rate = fractions[-1] * measured
-    # Faust's own wait, the worker's default, and one between them.
+    # Faust's own wait, the worker's default, and one between them, at the target's linger; the
+    # worker's wait at the other lingers.
     waits = sorted({FAUST_FETCH_WAIT_MS, 500, worker_wait}, reverse=True)
+    broker_runs = [(wait, lingers[0]) for wait in waits] + [(worker_wait, linger) for linger in lingers[1:]]
     value_bytes = mean_event_bytes()
     # As long as the measured runs: the broker's delay grows with what its log holds.
-    broker = broker_alone(broker_rate, args.seconds, waits, value_bytes, args.partitions)
+    broker = broker_alone(broker_rate, args.seconds, broker_runs, value_bytes, args.partitions)
     command = (
         f"python benchmarks/latency.py --seconds {args.seconds:g} --fractions {args.fractions}"
         f" --lateness {args.lateness} --batch-within {args.batch_within} --consumers {args.consumers}"
-        f" --max-seconds {args.max_seconds:g}"
+        f" --max-seconds {args.max_seconds:g} --lingers {args.lingers}"
         + ("" if args.partitions == DEFAULT_PARTITIONS else f" --partitions {args.partitions}")
     )
     # Tansu's memory engine costs more the more partitions it serves (the broker-alone table): a
@@ -387,22 +408,24 @@ def main() -> None:
             f" beforehand) and {live:,.0f} events/s, the rate a live worker ({consumers[0]} consumer, batch within"
             f" {withins[0]:g} s) kept up with, its committed offsets counted over the second half of"
             f" {args.max_seconds:g} s while events were published at the ladder's rate by a publisher on the same"
-            " cores. The publisher shares this machine's 2 cores"
+            f" cores, its producer lingering {lingers[0]} ms. The publisher shares this machine's 2 cores"
             " with the worker, Redis and the broker. Publishing goes on for the lateness plus twice the idle"
             " timeout beyond that, as a live stream goes on, and only alerts whose last event came in the"
             " measured period count: without later events, the last second's ends would wait for the idle"
             " timeout, which is a stream's end, not its steady state.",
             "",
-            "| consumer | batch within (s) | fraction | events/s | events | alerts | p50 (s) | p99 (s) | max (s) |"
-            " mean (s) | p99, first half (s) | p99, second half (s) | CPU: worker | publisher | Redis | broker |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| consumer | batch within (s) | publisher linger (ms) | fraction | events/s | events | alerts | p50 (s) |"
+            " p99 (s) | max (s) | mean (s) | p99, first half (s) | p99, second half (s) | CPU: worker | publisher |"
+            " Redis | broker |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             *[
-                f"| {consumer} | {within:g} | {fraction:.0%} | {rate:,.0f} | {published:,} | {len(lat):,} |"
+                f"| {consumer} | {within:g} | {linger} | {fraction:.0%} | {rate:,.0f} | {published:,} |"
+                f" {len(lat):,} |"
                 f" {percentile(lat, 0.5):.3f} | {percentile(lat, 0.99):.3f} | {max(lat):.3f} |"
                 f" {statistics.fmean(lat):.3f} | {p99_by_half(lat)} |"
                 f" {cpu['worker']:.0%} | {cpu['publisher']:.0%} | {cpu['redis']:.0%} |"
                 f" {cpu['broker']:.0%} |"
-                for consumer, within, fraction, rate, published, lat, cpu in rows
+                for consumer, within, linger, fraction, rate, published, lat, cpu in rows
             ],
             "",
             "CPU: user plus system time over the publishing, as a share of one core (the machine has"
@@ -414,19 +437,27 @@ def main() -> None:
             f" fetch {worker_wait} ms); `stock` is Faust's own, whose broker wait is fixed at"
             f" {FAUST_FETCH_WAIT_MS:,} ms.",
             "",
+            "The publisher linger: how long the publisher's producer (a stand-in for a courier feed's) waits to"
+            " fill a batch before sending it; the latency above counts it, as each event's time is taken when it"
+            " is handed to the producer. Each produce request carries a batch per partition, and Tansu's CPU goes"
+            " with the batches: over many partitions a short linger sends many small ones (the broker's CPU in"
+            " both tables). Apache Kafka's producers linger 5 ms by default since Kafka 4.0, 0 before; feeds that"
+            " batch harder are common.",
+            "",
             f"The broker alone, in the same run: a bare aiokafka consumer of its own topic, {broker_rate:,.0f}"
             f" messages/s of {value_bytes:,} bytes (the mean event published above) for {args.seconds:g} s, delay"
             " from send to receipt, by how long the broker may hold a fetch, with the broker's CPU over the run"
             " (a share of one core). The halves show whether the broker delivers later as its log grows (Tansu's"
-            " memory engine did when this table was added); the worker's alerts above carry that delay too:",
+            " memory engine did when this table was added); the worker's alerts above carry that delay too."
+            " Each run on a fresh broker:",
             "",
-            "| fetch wait (ms) | events | p50 (s) | p99 (s) | max (s) | p99, first half (s) | p99, second half (s) |"
-            " broker CPU |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| fetch wait (ms) | publisher linger (ms) | events | p50 (s) | p99 (s) | max (s) | p99, first half (s) |"
+            " p99, second half (s) | broker CPU |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             *[
-                f"| {wait:,} | {len(lat):,} | {percentile(lat, 0.5):.3f} | {percentile(lat, 0.99):.3f} |"
+                f"| {wait:,} | {linger} | {len(lat):,} | {percentile(lat, 0.5):.3f} | {percentile(lat, 0.99):.3f} |"
                 f" {max(lat):.3f} | {p99_by_half(lat)} | {broker_cpu:.0%} |"
-                for wait, lat, broker_cpu in broker
+                for wait, linger, lat, broker_cpu in broker
             ],
             "",
             "Latency includes the allowed lateness by design: an end is judged once every partition's"
@@ -434,12 +465,14 @@ def main() -> None:
             " their last event. Target: p99 <= 2 s at 80% of the maximum rate.",
         ],
     )
-    _, _, fraction, rate, _, latencies, _ = rows[len(fractions) - 1]  # the first consumer and wait, last fraction
+    # the first consumer, batch wait and linger, at the last fraction
+    _, _, linger, fraction, rate, _, latencies, _ = rows[len(fractions) - 1]
     write_result(
         result,
         {
             "rate": rate,
             "fraction": fraction,
+            "linger_ms": linger,
             "maximum": {"ladder_eps": ladder, "live_eps": live, "used_eps": measured},
             "alerts": len(latencies),
             "p50_s": percentile(latencies, 0.5),
@@ -448,22 +481,24 @@ def main() -> None:
                 {
                     "consumer": c,
                     "batch_within_s": w,
+                    "linger_ms": g,
                     "fraction": f,
                     "rate": r,
                     "p50_s": percentile(lat, 0.5),
                     "p99_s": percentile(lat, 0.99),
                     "cpu": cpu,
                 }
-                for c, w, f, r, _, lat, cpu in rows
+                for c, w, g, f, r, _, lat, cpu in rows
             ],
             "broker_alone": [
                 {
                     "fetch_max_wait_ms": wait,
+                    "linger_ms": linger,
                     "p50_s": percentile(lat, 0.5),
                     "p99_s": percentile(lat, 0.99),
                     "broker_cpu": broker_cpu,
                 }
-                for wait, lat, broker_cpu in broker
+                for wait, linger, lat, broker_cpu in broker
             ],
         },
         command,
