@@ -32,6 +32,7 @@ from detectors.windows import (
     Progress,
     RaisedAlert,
     WindowConfig,
+    parked_tag,
     update_row,
 )
 
@@ -130,7 +131,7 @@ def parked_records(raw: bytes) -> dict[str, bytes]:
         eol = raw.index(b"\n", stop)
         for tag in raw[stop:eol].decode().split(" "):
             code = _PARKED_TYPES.get(tag[0])
-            out[f"{code}:{tag[1 : PARKED_KEY_CHARS + 1]}" if code and ":" not in tag else tag] = value
+            out[parked_tag(EntityRef(code, tag[1:])) if code and ":" not in tag else tag] = value
         pos = eol + 1
     return out
 
