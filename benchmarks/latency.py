@@ -36,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -223,6 +223,19 @@ def mean_event_bytes() -> int:
     return round(statistics.fmean(len(orjson.dumps(e)) for e in events))
 
 
+class Run(NamedTuple):
+    """One live worker's run at one rate: how it was set up and what it measured."""
+
+    consumer: str
+    batch_within_s: float
+    linger_ms: int
+    fraction: float
+    rate: float
+    published: int
+    latencies: list[float]
+    cpu: dict[str, float]
+
+
 @dataclass
 class Live:
     """A live worker on fresh servers, and the events to publish to it."""
@@ -365,7 +378,7 @@ def main() -> None:
     # The ladder times a worker alone with a topic filled beforehand; here a publisher shares the cores.
     live = live_maximum(ladder, args.max_seconds, args.lateness, withins[0], consumers[0], args.partitions, lingers[0])
     measured = min(ladder, live)
-    rows = []
+    rows: list[Run] = []
     for consumer in consumers:
         for within in withins:
             for linger in lingers:
@@ -374,7 +387,7 @@ def main() -> None:
                     published, latencies, cpu = measure(
                         rate, args.seconds, args.lateness, within, consumer, args.partitions, linger
                     )
-                    rows.append((consumer, within, linger, fraction, rate, published, latencies, cpu))
+                    rows.append(Run(consumer, within, linger, fraction, rate, published, latencies, cpu))
     worker_wait = Settings.model_fields["fetch_max_wait_ms"].default
     broker_rate = fractions[-1] * measured
     # Faust's own wait, the worker's default, and one between them, at the target's linger; the
@@ -419,13 +432,13 @@ def main() -> None:
             " Redis | broker |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             *[
-                f"| {consumer} | {within:g} | {linger} | {fraction:.0%} | {rate:,.0f} | {published:,} |"
-                f" {len(lat):,} |"
-                f" {percentile(lat, 0.5):.3f} | {percentile(lat, 0.99):.3f} | {max(lat):.3f} |"
-                f" {statistics.fmean(lat):.3f} | {p99_by_half(lat)} |"
-                f" {cpu['worker']:.0%} | {cpu['publisher']:.0%} | {cpu['redis']:.0%} |"
-                f" {cpu['broker']:.0%} |"
-                for consumer, within, linger, fraction, rate, published, lat, cpu in rows
+                f"| {r.consumer} | {r.batch_within_s:g} | {r.linger_ms} | {r.fraction:.0%} | {r.rate:,.0f} |"
+                f" {r.published:,} | {len(r.latencies):,} |"
+                f" {percentile(r.latencies, 0.5):.3f} | {percentile(r.latencies, 0.99):.3f} | {max(r.latencies):.3f} |"
+                f" {statistics.fmean(r.latencies):.3f} | {p99_by_half(r.latencies)} |"
+                f" {r.cpu['worker']:.0%} | {r.cpu['publisher']:.0%} | {r.cpu['redis']:.0%} |"
+                f" {r.cpu['broker']:.0%} |"
+                for r in rows
             ],
             "",
             "CPU: user plus system time over the publishing, as a share of one core (the machine has"
@@ -441,8 +454,7 @@ def main() -> None:
             " fill a batch before sending it; the latency above counts it, as each event's time is taken when it"
             " is handed to the producer. Each produce request carries a batch per partition, and Tansu's CPU goes"
             " with the batches: over many partitions a short linger sends many small ones (the broker's CPU in"
-            " both tables). Apache Kafka's producers linger 5 ms by default since Kafka 4.0, 0 before; feeds that"
-            " batch harder are common.",
+            " both tables). Apache Kafka's producers linger 5 ms by default since Kafka 4.0, 0 before.",
             "",
             f"The broker alone, in the same run: a bare aiokafka consumer of its own topic, {broker_rate:,.0f}"
             f" messages/s of {value_bytes:,} bytes (the mean event published above) for {args.seconds:g} s, delay"
@@ -465,30 +477,29 @@ def main() -> None:
             " their last event. Target: p99 <= 2 s at 80% of the maximum rate.",
         ],
     )
-    # the first consumer, batch wait and linger, at the last fraction
-    _, _, linger, fraction, rate, _, latencies, _ = rows[len(fractions) - 1]
+    target = rows[len(fractions) - 1]  # the first consumer, batch wait and linger, at the last fraction
     write_result(
         result,
         {
-            "rate": rate,
-            "fraction": fraction,
-            "linger_ms": linger,
+            "rate": target.rate,
+            "fraction": target.fraction,
+            "linger_ms": target.linger_ms,
             "maximum": {"ladder_eps": ladder, "live_eps": live, "used_eps": measured},
-            "alerts": len(latencies),
-            "p50_s": percentile(latencies, 0.5),
-            "p99_s": percentile(latencies, 0.99),
+            "alerts": len(target.latencies),
+            "p50_s": percentile(target.latencies, 0.5),
+            "p99_s": percentile(target.latencies, 0.99),
             "rows": [
                 {
-                    "consumer": c,
-                    "batch_within_s": w,
-                    "linger_ms": g,
-                    "fraction": f,
-                    "rate": r,
-                    "p50_s": percentile(lat, 0.5),
-                    "p99_s": percentile(lat, 0.99),
-                    "cpu": cpu,
+                    "consumer": r.consumer,
+                    "batch_within_s": r.batch_within_s,
+                    "linger_ms": r.linger_ms,
+                    "fraction": r.fraction,
+                    "rate": r.rate,
+                    "p50_s": percentile(r.latencies, 0.5),
+                    "p99_s": percentile(r.latencies, 0.99),
+                    "cpu": r.cpu,
                 }
-                for c, w, g, f, r, _, lat, cpu in rows
+                for r in rows
             ],
             "broker_alone": [
                 {
