@@ -12,6 +12,7 @@
 --                             pa!<alert id> pending alert JSON, pc!<alert id> wall-clock ms it was last
 --                             handed out (claimed), npa number of pending alerts,
 --                             cf/ct first window end not yet judged / end of the ends any change reached,
+--                             sw the windows at the last end judged ("<end>;<rule>|<width>|<milligrams>|<count>;..."),
 --                             sup!<rule> wall-clock ms until which an analyst suppressed the rule.
 --                             One hash, not two: every key has a cost of its own.
 --   <prefix>:{<type>:<key>}:z  ZSET  parcel key scored by anchor (event time, ms)
@@ -234,13 +235,19 @@ local pending = {}
 -- Apply one entity's updates, prune, judge its ends before check_until (see windows.apply_entity).
 local function process(ent, rkey, zkey, check_until, late_before, judge_from, parks)
   local tag = parked_tag(ent.et, ent.key)
-  local wm_raw, cf_raw, ct_raw = unpack(redis.call('HMGET', rkey, 'wm', 'cf', 'ct'))
+  local wm_raw, cf_raw, ct_raw, sw_raw = unpack(redis.call('HMGET', rkey, 'wm', 'cf', 'ct', 'sw'))
   local wm = wm_raw and tonumber(wm_raw) or nil
   local wm_before = wm
   -- No watermark: no update was ever accepted here, so the entity holds no record and no anchor
   -- but those this call writes (most entities touched are new: a recipient, a building).
   local fresh, written, oldest = not wm_raw, 0, nil
   local lo, hi = nil, nil
+  -- The earliest anchor of any record this call changed (live or not), and whether pruning or the
+  -- cap removed records: either may stale the windows 'sw' kept (below).
+  local changed_lo, removed = nil, false
+  local function changed(a)
+    if changed_lo == nil or a < changed_lo then changed_lo = a end
+  end
   local function touch(x)
     if lo == nil or x < lo then lo = x end
     if hi == nil or x > hi then hi = x end
@@ -270,6 +277,7 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from, pa
         status, dirty, new, old = merge(rec, t, mass, weight, rank, vid, cancel, rs)
         if new ~= nil then touch(new); touch(old) end
         if dirty then
+          changed(rec.a)  -- an anchor only ever moves earlier
           redis.call('HSET', rkey, pid, encode(rec))
           redis.call('ZADD', zkey, int(rec.a), pid)
           -- a fresh entity's record written earlier in this call may move to an earlier anchor
@@ -306,6 +314,7 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from, pa
         if dirty then park_now(pid, tag, held and encode(rec) or (u[9] or encode(rec))) end
       else
         advance(t)
+        changed(rec.a)
         -- A new record: the batch's rows carry it written out, cluster entries do not.
         if held then
           redis.call('HSET', rkey, pid, encode(rec))
@@ -355,6 +364,7 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from, pa
         hdel_chunks(rkey, old)
         redis.call('ZREMRANGEBYSCORE', zkey, '-inf', cutoff)
         stats.pruned = stats.pruned + #old
+        removed = true
       end
       n = redis.call('ZCARD', zkey)
     end
@@ -364,57 +374,121 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from, pa
       for j = 1, #popped, 2 do members[#members + 1] = popped[j] end
       hdel_chunks(rkey, members)
       stats.evicted = stats.evicted + #members
+      removed = true
     end
   end
 
   local member = ent.et .. ':' .. ent.key
   if cf ~= nil and cf < check_until then
     local lo_end, upto = cf, math.min(check_until, ct) - 1
-    -- Read and decode the live records once for every rule: the widest window reaches furthest back.
-    local range = redis.call('ZRANGEBYSCORE', zkey, '(' .. fmt(lo_end - reach), fmt(upto))
-    local records = {}
-    for from = 1, #range, 500 do
-      local raws = redis.call('HMGET', rkey, unpack(range, from, math.min(from + 499, #range)))
-      for j = 1, #raws do
-        local rec = decode(raws[j])
-        if (not rec.c) and rec.m > 0 then
-          rec.p = range[from + j - 1]
-          records[#records + 1] = rec
+    -- Each rule's window slides over the ends from where the last judging left it: 'sw' keeps,
+    -- for the last end judged (U), each rule's live records in (U - width, U], as a count and a
+    -- mass in whole milligrams (integers add up alike in any order, so the sum equals windows.py's,
+    -- which adds the window afresh). Only the records entering (after U) and leaving (after
+    -- U - width) are read, not the whole widest window at each call: a busy entity's call no
+    -- longer grows with the records its windows hold (BENCHMARKS.md, "Judging busy entities").
+    -- 'sw' stands only while nothing at or before U changed and nothing was pruned or evicted;
+    -- otherwise the window is read afresh from the first end to judge.
+    local kept = {}
+    if sw_raw and not removed then
+      local u_text, rest = string.match(sw_raw, '^([^;]*);(.*)$')
+      local u = tonumber(u_text)
+      if u < lo_end and (changed_lo == nil or changed_lo > u) then
+        for rid, w, sum, n in string.gmatch(rest, '([^|;]+)|([^|;]+)|([^|;]+)|([^|;]+)') do
+          kept[rid] = {u = u, w = tonumber(w), sum = tonumber(sum), n = tonumber(n)}
         end
       end
     end
+    local cache = {}
+    -- The live records with anchors in (from, to], by anchor then member bytes (as ZRANGEBYSCORE).
+    local function live_between(from, to)
+      local out = {}
+      if to <= from then return out end
+      local range = redis.call('ZRANGEBYSCORE', zkey, '(' .. fmt(from), fmt(to))
+      for first = 1, #range, 500 do
+        local last = math.min(first + 499, #range)
+        local missing = {}
+        for j = first, last do
+          if cache[range[j]] == nil then missing[#missing + 1] = range[j] end
+        end
+        if #missing > 0 then
+          local raws = redis.call('HMGET', rkey, unpack(missing))
+          for j = 1, #raws do
+            local rec = decode(raws[j])
+            rec.p = missing[j]
+            rec.g = math.floor(rec.m * 1000000 + 0.5)
+            cache[missing[j]] = rec
+          end
+        end
+        for j = first, last do
+          local rec = cache[range[j]]
+          if (not rec.c) and rec.m > 0 then out[#out + 1] = rec end
+        end
+      end
+      return out
+    end
+    local starts, earliest = {}, nil
+    for _, rule in ipairs(rules) do
+      local k = kept[rule[1]]
+      local start
+      if k and k.w == rule[2] then
+        start = {u = k.u, sum = k.sum, n = k.n, leave_from = k.u - rule[2]}
+      else
+        -- afresh: an empty window at lo_end - width; only what enters after it can leave
+        local u = lo_end - rule[2]
+        start = {u = u, sum = 0, n = 0, leave_from = u}
+      end
+      starts[rule[1]] = start
+      if earliest == nil or start.u < earliest then earliest = start.u end
+    end
+    local entering = earliest and live_between(earliest, upto) or {}
+    local summaries = {}
     for _, rule in ipairs(rules) do
       local rid, width, thr, minp, factor, sev, wsec = rule[1], rule[2], rule[3], rule[4], rule[5], rule[6], rule[7]
+      local st = starts[rid]
+      local sum, count = st.sum, st.n
+      -- What leaves, in order: the records kept in (leave_from, U] up to upto - width, then those
+      -- entering after U.
+      local head = {}
+      if st.leave_from < st.u then head = live_between(st.leave_from, math.min(st.u, upto - width)) end
+      local first = 1
+      while first <= #entering and entering[first].a <= st.u do first = first + 1 end
+      local out = 1
+      local function leaving(k)
+        if k <= #head then return head[k] end
+        return entering[first + k - #head - 1]
+      end
+      local function leave_until(t)
+        while true do
+          local rec = leaving(out)
+          if rec == nil or rec.a > t then return end
+          sum, count, out = sum - rec.g, count - 1, out + 1
+        end
+      end
       local ep_raw, em_raw, sup = unpack(redis.call('HMGET', rkey, 'ep!' .. rid, 'em!' .. rid, 'sup!' .. rid))
       local ep, em = tonumber(ep_raw or '0'), tonumber(em_raw or '0')
       local suppressed = sup and tonumber(sup) > cfg.now_ms
-      local live = {}
-      for _, rec in ipairs(records) do
-        if rec.a > lo_end - width then live[#live + 1] = rec end
-      end
-      local start = 1
-      for e = 1, #live do
-        local a = live[e].a
-        while live[start].a <= a - width do start = start + 1 end
-        local is_end = a >= lo_end and not (e < #live and live[e + 1].a == a)
+      for e = first, #entering do
+        local a = entering[e].a
+        sum, count = sum + entering[e].g, count + 1
+        local is_end = a >= lo_end and not (e < #entering and entering[e + 1].a == a)
         if is_end and not (ep > 0 and factor == 0) then
-          local sum = 0
-          for k = start, e do sum = sum + live[k].m end
+          leave_until(a - width)
+          local mass = sum / 1000000
           local target = thr
           if ep > 0 then target = em * factor end
-          local count = e - start + 1
-          if sum >= target and count >= minp and suppressed then
+          if mass >= target and count >= minp and suppressed then
             stats['suppressed'] = stats['suppressed'] + 1
-          elseif sum >= target and count >= minp then
-            ep, em = ep + 1, sum
-            redis.call('HSET', rkey, 'ep!' .. rid, ep, 'em!' .. rid, fmt(sum))
-            local window, tw, rc = {}, 0, {}
-            for k = start, e do
-              local rec = live[k]
-              window[#window + 1] = rec
+          elseif mass >= target and count >= minp then
+            ep, em = ep + 1, mass
+            redis.call('HSET', rkey, 'ep!' .. rid, ep, 'em!' .. rid, fmt(mass))
+            -- The window itself, for its evidence: read whole only when it raises an alert.
+            local window, tw, rc = live_between(a - width, a), 0, {}
+            for _, rec in ipairs(window) do
               tw = tw + rec.w
               for code in string.gmatch(rec.rs, '[^,]+') do rc[code] = (rc[code] or 0) + 1 end
             end
+            local t0 = window[1].a
             table.sort(window, function(x, y)
               if x.m ~= y.m then return x.m > y.m end
               if x.a ~= y.a then return x.a < y.a end
@@ -427,7 +501,7 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from, pa
             end
             local id = string.sub(redis.sha1hex(rid .. '|' .. ent.et .. '|' .. ent.key .. '|' .. ep), 1, 24)
             local alert = {id = id, rule = rid, et = ent.et, key = ent.key, ep = ep, ws = wsec, sev = sev,
-                           sum = sum, tw = tw, n = count, t0 = live[start].a, t1 = a, ev = evidence, rc = rc}
+                           sum = mass, tw = tw, n = count, t0 = t0, t1 = a, ev = evidence, rc = rc}
             local encoded = cjson.encode(alert)
             redis.call('HSET', rkey, 'pa!' .. id, encoded, 'pc!' .. id, fmt(cfg.now_ms))
             redis.call('HINCRBY', rkey, 'npa', 1)
@@ -437,12 +511,17 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from, pa
           end
         end
       end
+      leave_until(upto - width)
+      summaries[#summaries + 1] = rid .. '|' .. int(width) .. '|' .. int(sum) .. '|' .. int(count)
     end
+    redis.call('HSET', rkey, 'sw', int(upto) .. ';' .. table.concat(summaries, ';'))
     if ct <= check_until then
       cf, ct = nil, nil
     else
       cf = check_until
     end
+  elseif sw_raw and (removed or (changed_lo ~= nil and changed_lo <= tonumber(string.match(sw_raw, '^[^;]*')))) then
+    redis.call('HDEL', rkey, 'sw')
   end
   if cf ~= nil then
     if cf_raw == nil or cf ~= tonumber(cf_raw) or ct ~= tonumber(ct_raw) then
@@ -622,6 +701,7 @@ local function merge(keep, gone)
     local m = mine('ct')
     if (not m) or tonumber(g.ct) > tonumber(m) then redis.call('HSET', kr, 'ct', g.ct) end
   end
+  redis.call('HDEL', kr, 'sw')  -- the keeper's windows changed
   redis.call('DEL', gr, gz)
   redis.call('ZREM', due_key, 'cluster:' .. gone)
   if #kept > 0 then

@@ -41,6 +41,7 @@ brute-force oracle.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -405,11 +406,21 @@ def live_sorted(records: Iterable[tuple[str, Record]]) -> list[tuple[str, Record
     )
 
 
+def window_mass_kg(window: Iterable[tuple[str, Record]]) -> float:
+    """The window's mass, added up in whole milligrams.
+
+    Integers add up to the same sum in any order: the Redis store slides its windows from one
+    call to the next (adding what enters, subtracting what leaves) and still gets the mass this
+    store gets by adding each window afresh.
+    """
+    return sum(math.floor(r.mass_kg * 1_000_000 + 0.5) for _, r in window) / 1_000_000
+
+
 def window_alert(
     rule: Rule, entity: EntityRef, episode: int, window: Sequence[tuple[str, Record]], config: WindowConfig
 ) -> RaisedAlert:
     """The alert for ``window`` (live records sorted by anchor), evidence heaviest first."""
-    mass = sum(r.mass_kg for _, r in window)
+    mass = window_mass_kg(window)
     by_mass = sorted(window, key=lambda kv: (-kv[1].mass_kg, kv[1].anchor_ms, kv[0].encode()))
     reason_counts: dict[str, int] = {}
     for _, rec in window:
@@ -463,9 +474,8 @@ def _check_rule(
         episode = state.episodes.get(rule.id, 0)
         if episode > 0 and rule.regrow_factor == 0:
             continue
-        # Summed afresh in anchor order so that the Lua twin adds the same floats in the same order.
         window = live[start : end + 1]
-        window_mass = sum(r.mass_kg for _, r in window)
+        window_mass = window_mass_kg(window)
         target = rule.threshold_kg if episode == 0 else state.last_alert_mass[rule.id] * rule.regrow_factor
         if window_mass >= target and len(window) >= rule.min_parcels:
             if state.suppressed_until.get(rule.id, FAR_PAST_MS) > now_ms:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -135,9 +136,27 @@ async def _same_step(
     got = await redis_store.apply(batch, rules, ClockInput(reports, 3, lateness, due[0], now_ms), links)
     want = await memory.apply(batch, rules, ClockInput(reports, 3, lateness, due[1], now_ms), links)
     assert (got.at, got.due, got.stats.counts, got.alerts) == (want.at, want.due, want.stats.counts, want.alerts)
+    await _kept_windows_hold_their_records(redis_store._client, redis_store._prefix)
     await redis_store.acknowledge(got.alerts[:1])
     await memory.acknowledge(want.alerts[:1])
     return got.due, want.due
+
+
+async def _kept_windows_hold_their_records(client: aioredis.Redis, prefix: str) -> None:
+    """Every entity's kept windows ('sw': the last end judged, and per rule its width, mass in
+    milligrams and count) are exactly its live records in (end - width, end]: the next call slides
+    from them, so a stale one would miscount every later window."""
+    async for key in client.scan_iter(match=f"{prefix}:{{*}}:r", count=1000):
+        raw = await client.hgetall(key)
+        if b"sw" not in raw:
+            continue
+        end_text, *rules = raw[b"sw"].decode().split(";")
+        end, records = int(end_text), _records(raw).values()
+        for summary in rules:
+            rule, width, milligrams, count = summary.split("|")
+            live = [r for r in records if not r.cancelled and r.mass_kg > 0 and end - int(width) < r.anchor_ms <= end]
+            kept = (int(milligrams), int(count))
+            assert kept == (sum(math.floor(r.mass_kg * 1_000_000 + 0.5) for r in live), len(live)), (key, rule)
 
 
 async def _every_entity_key_expires(client: aioredis.Redis, prefix: str) -> None:
