@@ -232,6 +232,23 @@ end
 local stats = {added = 0, updated = 0, retracted = 0, duplicate = 0, late = 0, pruned = 0, evicted = 0, suppressed = 0}
 local pending = {}
 
+-- The windows 'sw' kept: the last end judged, and each rule's window there by rule id.
+local function read_kept(sw_raw)
+  if not sw_raw then return nil, {} end
+  local u_text, rest = string.match(sw_raw, '^([^;]*);(.*)$')
+  local u, windows = tonumber(u_text), {}
+  for rid, w, sum, n in string.gmatch(rest, '([^|;]+)|([^|;]+)|([^|;]+)|([^|;]+)') do
+    windows[rid] = {u = u, w = tonumber(w), sum = tonumber(sum), n = tonumber(n)}
+  end
+  return u, windows
+end
+
+-- Whether a kept window still holds exactly its live records: nothing at or before its end
+-- changed, and whatever pruning or the cap removed lay wholly before its start.
+local function still_kept(window, changed_lo, removed_hi)
+  return (changed_lo == nil or changed_lo > window.u) and (removed_hi == nil or removed_hi <= window.u - window.w)
+end
+
 -- Apply one entity's updates, prune, judge its ends before check_until (see windows.apply_entity).
 local function process(ent, rkey, zkey, check_until, late_before, judge_from, parks)
   local tag = parked_tag(ent.et, ent.key)
@@ -242,9 +259,12 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from, pa
   -- but those this call writes (most entities touched are new: a recipient, a building).
   local fresh, written, oldest = not wm_raw, 0, nil
   local lo, hi = nil, nil
-  -- The earliest anchor of any record this call changed (live or not), and whether pruning or the
-  -- cap removed records: either may stale the windows 'sw' kept (below).
-  local changed_lo, removed = nil, false
+  -- The earliest anchor of any record this call changed (live or not), and the latest anchor
+  -- pruning or the cap may have removed: either may stale the windows 'sw' kept (below).
+  local changed_lo, removed_hi = nil, nil
+  local function removed_upto(a)
+    if removed_hi == nil or a > removed_hi then removed_hi = a end
+  end
   local function changed(a)
     if changed_lo == nil or a < changed_lo then changed_lo = a end
   end
@@ -364,7 +384,7 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from, pa
         hdel_chunks(rkey, old)
         redis.call('ZREMRANGEBYSCORE', zkey, '-inf', cutoff)
         stats.pruned = stats.pruned + #old
-        removed = true
+        removed_upto(horizon - retention)  -- every anchor removed lies below it
       end
       n = redis.call('ZCARD', zkey)
     end
@@ -374,7 +394,7 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from, pa
       for j = 1, #popped, 2 do members[#members + 1] = popped[j] end
       hdel_chunks(rkey, members)
       stats.evicted = stats.evicted + #members
-      removed = true
+      removed_upto(tonumber(popped[#popped]))  -- the highest anchor popped
     end
   end
 
@@ -387,16 +407,14 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from, pa
     -- which adds the window afresh). Only the records entering (after U) and leaving (after
     -- U - width) are read, not the whole widest window at each call: a busy entity's call no
     -- longer grows with the records its windows hold (BENCHMARKS.md, "Judging busy entities").
-    -- 'sw' stands only while nothing at or before U changed and nothing was pruned or evicted;
-    -- otherwise the window is read afresh from the first end to judge.
+    -- A kept window stands only while nothing at or before U changed and what pruning or the cap
+    -- removed lay before its start (pruning removes what left every window long ago); otherwise
+    -- the window is read afresh from the first end to judge.
     local kept = {}
-    if sw_raw and not removed then
-      local u_text, rest = string.match(sw_raw, '^([^;]*);(.*)$')
-      local u = tonumber(u_text)
-      if u < lo_end and (changed_lo == nil or changed_lo > u) then
-        for rid, w, sum, n in string.gmatch(rest, '([^|;]+)|([^|;]+)|([^|;]+)|([^|;]+)') do
-          kept[rid] = {u = u, w = tonumber(w), sum = tonumber(sum), n = tonumber(n)}
-        end
+    local u_kept, windows = read_kept(sw_raw)
+    if u_kept ~= nil and u_kept < lo_end then
+      for rid, window in pairs(windows) do
+        if still_kept(window, changed_lo, removed_hi) then kept[rid] = window end
       end
     end
     local cache = {}
@@ -520,8 +538,14 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from, pa
     else
       cf = check_until
     end
-  elseif sw_raw and (removed or (changed_lo ~= nil and changed_lo <= tonumber(string.match(sw_raw, '^[^;]*')))) then
-    redis.call('HDEL', rkey, 'sw')
+  elseif sw_raw and (changed_lo ~= nil or removed_hi ~= nil) then
+    local _, windows = read_kept(sw_raw)
+    for _, window in pairs(windows) do
+      if not still_kept(window, changed_lo, removed_hi) then
+        redis.call('HDEL', rkey, 'sw')
+        break
+      end
+    end
   end
   if cf ~= nil then
     if cf_raw == nil or cf ~= tonumber(cf_raw) or ct ~= tonumber(ct_raw) then

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
 import pytest
@@ -255,6 +255,67 @@ def test_a_new_entitys_record_moved_beyond_retention_in_its_first_call_is_pruned
         await _same_step(redis_store, memory, [EntityUpdates(ENTITIES[0], ups)], RULES, idle, due, [])
         assert memory.states[ENTITIES[0]].records == {}  # anchored at t, below later - retention: pruned
         assert _records(await client.hgetall(entity_keys(prefix, ENTITIES[0])[0])) == {}
+        await client.aclose()
+
+    loop.run_until_complete(run())
+
+
+def _kept_windows(raw: bytes) -> dict[str, tuple[int, int]]:
+    """'sw' by rule: (milligrams, count)."""
+    _, *rules = raw.decode().split(";")
+    return {rule: (int(mg), int(n)) for rule, _, mg, n in (summary.split("|") for summary in rules)}
+
+
+def _milligrams(records: Iterable[Record], start: int, end: int) -> tuple[int, int]:
+    live = [r for r in records if not r.cancelled and r.mass_kg > 0 and start < r.anchor_ms <= end]
+    return sum(math.floor(r.mass_kg * 1_000_000 + 0.5) for r in live), len(live)
+
+
+def test_a_busy_entitys_windows_slide_on_through_pruning_and_are_read_afresh_when_the_cap_cuts_into_them(
+    redis_srv: RunningServer, loop: asyncio.AbstractEventLoop
+) -> None:
+    """A parcel every 10 hours: pruning removes only what left every window long ago, so each call
+    slides the windows kept at the last end judged. A record changed behind the script's back
+    inside them shows it: the slid windows still hold the memory store's masses, not the changed
+    one. A burst past the cap of 7 evicts records inside the windows: they are read afresh."""
+
+    async def run() -> None:
+        client, prefix, redis_store, memory = _both_stores(redis_srv)
+        rkey = entity_keys(prefix, ENTITIES[0])[0]
+        t, hour = 1_767_225_600_000, 3_600_000
+        due: tuple[tuple[EntityRef, ...], tuple[EntityRef, ...]] = ((), ())
+
+        def batch(*hours: float) -> list[EntityUpdates]:
+            ups = (ParcelUpdate(f"p:{h:07.2f}", t + int(h * hour), 0.5, 1.0, 1, f"e{h}") for h in hours)
+            return [EntityUpdates(ENTITIES[0], tuple(ups))]
+
+        def idle_at(h: float) -> tuple[PartitionReport, ...]:  # ends up to h less the lateness are judged
+            return tuple(PartitionReport(p, t + int(h * hour), p > 0) for p in range(3))
+
+        for h in range(0, 100, 10):
+            due = await _same_step(redis_store, memory, batch(h), RULES, idle_at(h), due, [])
+        assert await client.zcard(entity_keys(prefix, ENTITIES[0])[1]) == 7  # 30 h to 90 h: pruned below 90 h - 60 h
+        # Behind the script's back: the record at 80 h, inside the 24 h and 30 h windows ending at 90 h.
+        member = "p:0080.00"
+        field = next(k for k in await client.hkeys(rkey) if k.decode().endswith(member))
+        a, _, rest = (await client.hget(rkey, field)).decode().partition("|")
+        await client.hset(rkey, field, f"{a}|{rest.partition('|')[0]}7|{rest.partition('|')[2]}")
+        for store in (redis_store, memory):
+            await store.apply(batch(100), RULES, ClockInput(idle_at(100), 3, CONFIG.allowed_lateness_s))
+        sw = await client.hget(rkey, "sw")
+        end = int(sw.split(b";")[0])
+        assert end == t + (100 - 8) * hour - 1  # judged up to the lateness before the stream's time
+        kept = _kept_windows(sw)
+        records = memory.states[ENTITIES[0]].records.values()
+        for rule in RULES.rules:
+            if rule.entity_type == "sender_phone":
+                assert kept[rule.id] == _milligrams(records, end - rule.window_s * 1000, end), rule.id
+
+        # Six parcels within the hour: the cap evicts records inside the windows kept at 100 h.
+        burst = [100.5 + k / 10 for k in range(6)]
+        await redis_store.apply(batch(*burst), RULES, ClockInput(idle_at(burst[-1]), 3, CONFIG.allowed_lateness_s))
+        assert await client.zcard(entity_keys(prefix, ENTITIES[0])[1]) == CONFIG.max_parcels_per_entity
+        await _kept_windows_hold_their_records(client, prefix)
         await client.aclose()
 
     loop.run_until_complete(run())
