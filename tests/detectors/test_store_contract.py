@@ -142,21 +142,27 @@ async def _same_step(
     return got.due, want.due
 
 
+def _kept_windows(raw: bytes) -> tuple[int, dict[str, tuple[int, int, int]]]:
+    """'sw': the last end judged, and by rule the window's width, mass in milligrams and count."""
+    end, *rules = raw.decode().split(";")
+    return int(end), {rule: (int(w), int(mg), int(n)) for rule, w, mg, n in (summary.split("|") for summary in rules)}
+
+
+def _milligrams(records: Iterable[Record], start: int, end: int) -> tuple[int, int]:
+    """The mass in whole milligrams and the count of the live records anchored in (start, end]."""
+    live = [r for r in records if not r.cancelled and r.mass_kg > 0 and start < r.anchor_ms <= end]
+    return sum(math.floor(r.mass_kg * 1_000_000 + 0.5) for r in live), len(live)
+
+
 async def _kept_windows_hold_their_records(client: aioredis.Redis, prefix: str) -> None:
-    """Every entity's kept windows ('sw': the last end judged, and per rule its width, mass in
-    milligrams and count) are exactly its live records in (end - width, end]: the next call slides
-    from them, so a stale one would miscount every later window."""
+    """Every entity's kept windows are exactly its live records in (end - width, end]: the next
+    call slides from them, so a stale one would miscount every later window."""
     async for key in client.scan_iter(match=f"{prefix}:{{*}}:r", count=1000):
         raw = await client.hgetall(key)
-        if b"sw" not in raw:
-            continue
-        end_text, *rules = raw[b"sw"].decode().split(";")
-        end, records = int(end_text), _records(raw).values()
-        for summary in rules:
-            rule, width, milligrams, count = summary.split("|")
-            live = [r for r in records if not r.cancelled and r.mass_kg > 0 and end - int(width) < r.anchor_ms <= end]
-            kept = (int(milligrams), int(count))
-            assert kept == (sum(math.floor(r.mass_kg * 1_000_000 + 0.5) for r in live), len(live)), (key, rule)
+        if b"sw" in raw:
+            end, kept = _kept_windows(raw[b"sw"])
+            for rule, (width, milligrams, count) in kept.items():
+                assert (milligrams, count) == _milligrams(_records(raw).values(), end - width, end), (key, rule)
 
 
 async def _every_entity_key_expires(client: aioredis.Redis, prefix: str) -> None:
@@ -260,17 +266,6 @@ def test_a_new_entitys_record_moved_beyond_retention_in_its_first_call_is_pruned
     loop.run_until_complete(run())
 
 
-def _kept_windows(raw: bytes) -> dict[str, tuple[int, int]]:
-    """'sw' by rule: (milligrams, count)."""
-    _, *rules = raw.decode().split(";")
-    return {rule: (int(mg), int(n)) for rule, _, mg, n in (summary.split("|") for summary in rules)}
-
-
-def _milligrams(records: Iterable[Record], start: int, end: int) -> tuple[int, int]:
-    live = [r for r in records if not r.cancelled and r.mass_kg > 0 and start < r.anchor_ms <= end]
-    return sum(math.floor(r.mass_kg * 1_000_000 + 0.5) for r in live), len(live)
-
-
 def test_a_busy_entitys_windows_slide_on_through_pruning_and_are_read_afresh_when_the_cap_cuts_into_them(
     redis_srv: RunningServer, loop: asyncio.AbstractEventLoop
 ) -> None:
@@ -302,14 +297,13 @@ def test_a_busy_entitys_windows_slide_on_through_pruning_and_are_read_afresh_whe
         await client.hset(rkey, field, f"{a}|{rest.partition('|')[0]}7|{rest.partition('|')[2]}")
         for store in (redis_store, memory):
             await store.apply(batch(100), RULES, ClockInput(idle_at(100), 3, CONFIG.allowed_lateness_s))
-        sw = await client.hget(rkey, "sw")
-        end = int(sw.split(b";")[0])
+        end, kept = _kept_windows(await client.hget(rkey, "sw"))
         assert end == t + (100 - 8) * hour - 1  # judged up to the lateness before the stream's time
-        kept = _kept_windows(sw)
         records = memory.states[ENTITIES[0]].records.values()
         for rule in RULES.rules:
             if rule.entity_type == "sender_phone":
-                assert kept[rule.id] == _milligrams(records, end - rule.window_s * 1000, end), rule.id
+                width = rule.window_s * 1000
+                assert kept[rule.id] == (width, *_milligrams(records, end - width, end)), rule.id
 
         # Six parcels within the hour: the cap evicts records inside the windows kept at 100 h.
         burst = [100.5 + k / 10 for k in range(6)]
