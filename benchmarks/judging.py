@@ -44,7 +44,7 @@ from streams.simulate import simulate
 
 sys.path.insert(0, str(Path(__file__).parent))
 from core import redis_cpu_s  # noqa: E402 - benchmarks are scripts, not a package
-from latency import last_event_per_parcel  # noqa: E402
+from latency import last_event_per_parcel, republished  # noqa: E402
 from report import ROOT, provenance, write_section  # noqa: E402
 
 BATCH = 1000
@@ -61,10 +61,7 @@ def live_stream(events: int, rate: float) -> list[bytes]:
     start_ms = 1_790_000_000_000
     lines = []
     for i in range(events):
-        event = dict(parcels[i % len(parcels)])
-        if i >= len(parcels):
-            event["parcel_id"] = f"{event['parcel_id']}~{i // len(parcels)}"
-            event["event_id"] = f"{event['event_id']}~{i // len(parcels)}"
+        event = republished(parcels, i)
         event["event_time"] = start_ms + int(i * 1000 / rate)
         lines.append(orjson.dumps(event))
     return lines
@@ -97,9 +94,15 @@ async def replay(lines: list[bytes], stretch: int, url: str | None = None, scrip
     if url is None:
         windows = MemoryWindowStore(config)
     else:
-        store_redis._APPLY_LUA = script or store_redis._APPLY_LUA  # the script a store registers when built
         client = aioredis.Redis.from_url(url)
-        windows = ShardedWindowStore(client, config, prefix="judge")
+        # A store registers the module's script when it is built: this one registers ``script``
+        # (this checkout's when None).
+        checkout = store_redis._APPLY_LUA
+        store_redis._APPLY_LUA = script or checkout
+        try:
+            windows = ShardedWindowStore(client, config, prefix="judge")
+        finally:
+            store_redis._APPLY_LUA = checkout
     due: tuple[Any, ...] = ()
     alerts: dict[str, Raised] = {}
     stretches: list[float] = []

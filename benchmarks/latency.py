@@ -66,6 +66,16 @@ def last_event_per_parcel(lines: list[bytes]) -> list[dict[str, Any]]:
     return sorted(last.values(), key=lambda e: e["event_time"])
 
 
+def republished(events: list[dict[str, Any]], i: int) -> dict[str, Any]:
+    """The ``i``-th event published from ``events``, over and over: past the first round, its
+    parcel and event ids carry the round, so that every round is new parcels."""
+    event = dict(events[i % len(events)])
+    if i >= len(events):
+        event["parcel_id"] = f"{event['parcel_id']}~{i // len(events)}"
+        event["event_id"] = f"{event['event_id']}~{i // len(events)}"
+    return event
+
+
 async def paced(indices: Iterable[int], rate: float) -> AsyncIterator[int]:
     """Each index when it is due at ``rate`` per second from now (none is sent early)."""
     started = time.monotonic()
@@ -85,10 +95,7 @@ async def publish_steadily(
         total = int(rate * seconds)
         pending = []
         async for i in paced(tqdm(range(total), desc="publishing", unit="ev", mininterval=5, file=sys.stderr), rate):
-            event = dict(events[i % len(events)])
-            if i >= len(events):
-                event["parcel_id"] = f"{event['parcel_id']}~{i // len(events)}"
-                event["event_id"] = f"{event['event_id']}~{i // len(events)}"
+            event = republished(events, i)
             event["event_time"] = int(time.time() * 1000)
             pending.append(
                 await producer.send(settings.topic("canonical"), orjson.dumps(event), key=event["parcel_id"].encode())

@@ -450,11 +450,11 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from, pa
       local k = kept[rule[1]]
       local start
       if k and k.w == rule[2] then
-        start = {u = k.u, sum = k.sum, n = k.n, leave_from = k.u - rule[2]}
+        start = {u = k.u, sum = k.sum, n = k.n, kept = true}
       else
         -- afresh: an empty window at lo_end - width; only what enters after it can leave
         local u = lo_end - rule[2]
-        start = {u = u, sum = 0, n = 0, leave_from = u}
+        start = {u = u, sum = 0, n = 0, kept = false}
       end
       starts[rule[1]] = start
       if earliest == nil or start.u < earliest then earliest = start.u end
@@ -465,10 +465,10 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from, pa
       local rid, width, thr, minp, factor, sev, wsec = rule[1], rule[2], rule[3], rule[4], rule[5], rule[6], rule[7]
       local st = starts[rid]
       local sum, count = st.sum, st.n
-      -- What leaves, in order: the records kept in (leave_from, U] up to upto - width, then those
+      -- What leaves, in order: the records kept in (U - width, U] up to upto - width, then those
       -- entering after U.
       local head = {}
-      if st.leave_from < st.u then head = live_between(st.leave_from, math.min(st.u, upto - width)) end
+      if st.kept then head = live_between(st.u - width, math.min(st.u, upto - width)) end
       local first = 1
       while first <= #entering and entering[first].a <= st.u do first = first + 1 end
       local out = 1

@@ -406,6 +406,11 @@ def live_sorted(records: Iterable[tuple[str, Record]]) -> list[tuple[str, Record
     )
 
 
+def milligrams(mass_kg: float) -> int:
+    """A mass in whole milligrams, as the Redis store rounds it (store_redis.lua: ``rec.g``)."""
+    return math.floor(mass_kg * 1_000_000 + 0.5)
+
+
 def window_mass_kg(window: Iterable[tuple[str, Record]]) -> float:
     """The window's mass, added up in whole milligrams.
 
@@ -413,7 +418,7 @@ def window_mass_kg(window: Iterable[tuple[str, Record]]) -> float:
     call to the next (adding what enters, subtracting what leaves) and still gets the mass this
     store gets by adding each window afresh.
     """
-    return sum(math.floor(r.mass_kg * 1_000_000 + 0.5) for _, r in window) / 1_000_000
+    return sum(milligrams(r.mass_kg) for _, r in window) / 1_000_000
 
 
 def window_alert(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import math
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
@@ -27,6 +26,7 @@ from detectors.windows import (
     Parked,
     Record,
     WindowConfig,
+    milligrams,
     parked_tag,
 )
 from streams.servers import RunningServer
@@ -151,7 +151,7 @@ def _kept_windows(raw: bytes) -> tuple[int, dict[str, tuple[int, int, int]]]:
 def _milligrams(records: Iterable[Record], start: int, end: int) -> tuple[int, int]:
     """The mass in whole milligrams and the count of the live records anchored in (start, end]."""
     live = [r for r in records if not r.cancelled and r.mass_kg > 0 and start < r.anchor_ms <= end]
-    return sum(math.floor(r.mass_kg * 1_000_000 + 0.5) for r in live), len(live)
+    return sum(milligrams(r.mass_kg) for r in live), len(live)
 
 
 async def _kept_windows_hold_their_records(client: aioredis.Redis, prefix: str) -> None:
