@@ -6,7 +6,8 @@
 -- key, not passed in KEYS: a batch names thousands of entities, and passing their keys cost the call
 -- a tenth of its time; on Redis Cluster the prefix is the hash tag of every key, docs/windows.md):
 --   <prefix>:{<type>:<key>}:r  HASH  parcel key -> "anchor|mass|weight|rank|version_ms|cancelled|reasons|version_id"
---                             (version_ms empty when it equals the anchor), and the entity's meta fields,
+--                             (version_ms empty when it equals the anchor; version_id with the parcel's
+--                             waybill written as the byte 1, vid_out below), and the entity's meta fields,
 --                             whose names hold no ':' (every parcel key, "<courier>:<waybill>", does; rule
 --                             ids cannot): wm (watermark), ep!<rule> episode, em!<rule> mass at last alert,
 --                             pa!<alert id> pending alert JSON, pc!<alert id> wall-clock ms it was last
@@ -106,7 +107,34 @@ local function bytes_less(x, y)
   return #x < #y
 end
 
-local function decode(raw)
+-- A record writes its version's event id with the parcel's waybill (the parcel key after its first
+-- ':') as the byte \1, once: couriers name an event by its waybill ('JD0001:picked_up',
+-- 'SF:SF0001:picked_up:...'), and the record's key or field names the parcel already. An id holding
+-- \1, or starting with \2, is written whole after a \2; one without the waybill, as it is.
+-- store_redis.py (stored_event_id, event_id_of) writes and reads the same.
+local function waybill(pid)
+  local colon = string.find(pid, ':', 1, true)
+  if colon then return string.sub(pid, colon + 1) end
+  return pid
+end
+
+local function vid_out(vid, pid)
+  if string.byte(vid, 1) == 2 or string.find(vid, '\1', 1, true) then return '\2' .. vid end
+  local w = waybill(pid)
+  local i = #w > 0 and string.find(vid, w, 1, true)
+  if i then return string.sub(vid, 1, i - 1) .. '\1' .. string.sub(vid, i + #w) end
+  return vid
+end
+
+local function vid_in(stored, pid)
+  if string.byte(stored, 1) == 2 then return string.sub(stored, 2) end
+  local i = string.find(stored, '\1', 1, true)
+  if i then return string.sub(stored, 1, i - 1) .. waybill(pid) .. string.sub(stored, i + 1) end
+  return stored
+end
+
+-- ``pid``: the record's parcel key.
+local function decode(raw, pid)
   local parts, pos = {}, 1
   for i = 1, 7 do
     local s = string.find(raw, '|', pos, true)
@@ -116,7 +144,7 @@ local function decode(raw)
   local a = tonumber(parts[1])
   return {a = a, m = tonumber(parts[2]), w = tonumber(parts[3]), r = tonumber(parts[4]),
           vt = parts[5] == '' and a or tonumber(parts[5]), c = parts[6] == '1', rs = parts[7],
-          vid = string.sub(raw, pos)}
+          vid = vid_in(string.sub(raw, pos), pid)}
 end
 
 -- Most masses are zero.
@@ -125,9 +153,9 @@ local function mass_text(x)
   return short(x)
 end
 
-local function encode(rec)
+local function encode(rec, pid)
   return table.concat({int(rec.a), mass_text(rec.m), short(rec.w), int(rec.r), rec.vt == rec.a and '' or int(rec.vt),
-                       rec.c and '1' or '0', rec.rs, rec.vid}, '|')
+                       rec.c and '1' or '0', rec.rs, vid_out(rec.vid, pid)}, '|')
 end
 
 local function newer(rank, t, vid, rec)
@@ -288,7 +316,7 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from, pa
     if status then
       -- late: counted, never applied
     elseif raw then
-      local rec = decode(raw)
+      local rec = decode(raw, pid)
       if rec.c then
         status = 'duplicate'
       else
@@ -298,7 +326,7 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from, pa
         if new ~= nil then touch(new); touch(old) end
         if dirty then
           changed(rec.a)  -- an anchor only ever moves earlier
-          redis.call('HSET', rkey, pid, encode(rec))
+          redis.call('HSET', rkey, pid, encode(rec, pid))
           redis.call('ZADD', zkey, int(rec.a), pid)
           -- a fresh entity's record written earlier in this call may move to an earlier anchor
           if oldest ~= nil and rec.a < oldest then oldest = rec.a end
@@ -312,7 +340,7 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from, pa
       end
       local dirty, new, old = true, nil, nil
       if held then
-        rec = decode(held)
+        rec = decode(held, pid)
         if rec.c then
           status, rec = 'duplicate', nil
         else
@@ -331,16 +359,16 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from, pa
         -- a parked tombstone: nothing applied
       elseif parks and (rec.c or rec.m <= 0) then
         -- still not live: stays parked
-        if dirty then park_now(pid, tag, held and encode(rec) or (u[9] or encode(rec))) end
+        if dirty then park_now(pid, tag, held and encode(rec, pid) or (u[9] or encode(rec, pid))) end
       else
         advance(t)
         changed(rec.a)
         -- A new record: the batch's rows carry it written out, cluster entries do not.
         if held then
-          redis.call('HSET', rkey, pid, encode(rec))
+          redis.call('HSET', rkey, pid, encode(rec, pid))
           redis.call('ZADD', zkey, int(rec.a), pid)
         else
-          redis.call('HSET', rkey, pid, u[9] or encode(rec))
+          redis.call('HSET', rkey, pid, u[9] or encode(rec, pid))
           redis.call('ZADD', zkey, int(t), pid)
         end
         written = written + 1
@@ -432,7 +460,7 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from, pa
         if #missing > 0 then
           local raws = redis.call('HMGET', rkey, unpack(missing))
           for j = 1, #raws do
-            local rec = decode(raws[j])
+            local rec = decode(raws[j], missing[j])
             rec.p = missing[j]
             rec.g = math.floor(rec.m * 1000000 + 0.5)
             cache[missing[j]] = rec
@@ -600,12 +628,12 @@ for _, ent in ipairs(req.entities) do
           local status, dirty = 'added', true
           local value = u[9]
           if held then
-            local rec = decode(held)
+            local rec = decode(held, pid)
             if rec.c then
               status, dirty = 'duplicate', false
             else
               status, dirty = merge(rec, u[2], u[3], u[4], u[5], u[6], false, u[8])
-              value = encode(rec)
+              value = encode(rec, pid)
             end
           end
           if dirty then
@@ -673,17 +701,17 @@ local function merge(keep, gone)
     if not is_record(pid) then
       g[pid] = all[j + 1]
     else
-      local rec = decode(all[j + 1])
+      local rec = decode(all[j + 1], pid)
       local mine_raw = redis.call('HGET', kr, pid)
       if mine_raw then
-        local mine = decode(mine_raw)
+        local mine = decode(mine_raw, pid)
         local win = mine
         if newer(rec.r, rec.vt, rec.vid, mine) then win = rec end
         local cancelled = rec.c or mine.c
         local out = {a = math.min(rec.a, mine.a), m = win.m, w = win.w, r = win.r, vt = win.vt, vid = win.vid,
                      c = cancelled, rs = win.rs}
         if cancelled then out.m = 0 end
-        redis.call('HSET', kr, pid, encode(out))
+        redis.call('HSET', kr, pid, encode(out, pid))
         redis.call('ZADD', kz, out.a, pid)
       else
         redis.call('HSET', kr, pid, all[j + 1])

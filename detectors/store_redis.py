@@ -70,15 +70,40 @@ return 1
 """
 
 
+def _waybill(parcel_key: str) -> str:
+    return parcel_key.split(":", 1)[-1]
+
+
+def stored_event_id(event_id: str, parcel_key: str) -> str:
+    """The event id as a record of ``parcel_key`` writes it (the script's ``vid_out``): the parcel's
+    waybill, where the id names it, as the byte 1, once. Couriers name events by their waybills, and
+    the record's key names the parcel already: of the 28 bytes of a typical id, some 20 (measured on
+    benchmarks/core.py's stream), in every parked string of every parcel. An id holding the byte 1 or
+    starting with the byte 2 is written whole after a byte 2, so that every id reads back as it was.
+    """
+    if event_id.startswith("\x02") or "\x01" in event_id:
+        return "\x02" + event_id
+    waybill = _waybill(parcel_key)
+    return event_id.replace(waybill, "\x01", 1) if waybill else event_id
+
+
+def event_id_of(stored: str, parcel_key: str) -> str:
+    """The event id a record of ``parcel_key`` wrote as ``stored`` (the script's ``vid_in``)."""
+    if stored.startswith("\x02"):
+        return stored[1:]
+    return stored.replace("\x01", _waybill(parcel_key), 1)
+
+
 def _row(u: ParcelUpdate) -> list[object]:
     """An update as the script reads it (``update_row``), and last the record its entities' first
     accepted update writes, as the script encodes one (``encode``): anchor and version time are
-    the update's time (the version's left empty for it). Written here once per update, not in Lua
-    once per entity: formatting numbers was much of the script's time."""
+    the update's time (the version's left empty for it), a zero mass is ``0``. Written here once
+    per update, not in Lua once per entity: formatting numbers was much of the script's time."""
     row = update_row(u)
     cancelled, reasons = row[6], row[7]
-    mass = 0.0 if cancelled else float(u.mass_kg)
-    row.append(f"{u.event_time_ms}|{mass!r}|{float(u.weight_kg)!r}|{u.rank}||{cancelled}|{reasons}|{u.event_id}")
+    mass = "0" if cancelled or not u.mass_kg else repr(float(u.mass_kg))
+    vid = stored_event_id(u.event_id, u.parcel_key)
+    row.append(f"{u.event_time_ms}|{mass}|{float(u.weight_kg)!r}|{u.rank}||{cancelled}|{reasons}|{vid}")
     return row
 
 

@@ -17,7 +17,7 @@ from detectors.entities import EntityRef
 from detectors.rules import Rule, RuleSet
 from detectors.store import ClockInput, PartitionReport
 from detectors.store_memory import MemoryWindowStore
-from detectors.store_redis import RedisWindowStore, entity_keys, parked_records
+from detectors.store_redis import RedisWindowStore, entity_keys, event_id_of, parked_records, stored_event_id
 from detectors.windows import (
     PARKED_KEY_CHARS,
     RECORDED,
@@ -59,7 +59,7 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
     loop.close()
 
 
-def _record(value: bytes) -> Record:
+def _record(value: bytes, parcel_key: str) -> Record:
     a, m, w, r, vt, c, rs, vid = value.decode().split("|", 7)
     return Record(
         int(float(a)),
@@ -67,7 +67,7 @@ def _record(value: bytes) -> Record:
         float(w),
         int(float(r)),
         int(float(vt or a)),
-        vid,
+        event_id_of(vid, parcel_key),
         c == "1",
         tuple(filter(None, rs.split(","))),
     )
@@ -75,7 +75,7 @@ def _record(value: bytes) -> Record:
 
 def _records(raw: dict[bytes, bytes]) -> dict[str, Record]:
     """The parcel records of an entity's records hash (its meta fields hold no ':')."""
-    return {key.decode(): _record(value) for key, value in raw.items() if b":" in key}
+    return {key.decode(): _record(value, key.decode()) for key, value in raw.items() if b":" in key}
 
 
 async def _parked(client: aioredis.Redis, prefix: str) -> Parked:
@@ -83,8 +83,9 @@ async def _parked(client: aioredis.Redis, prefix: str) -> Parked:
     out: Parked = {}
     async for key in client.scan_iter(match=f"{prefix}:p:*", count=1000):
         fields = parked_records(await client.get(key))
-        out[key.decode()[len(prefix) + 3 :]] = {
-            tag: RECORDED if value == b"*" else _record(value) for tag, value in fields.items()
+        parcel_key = key.decode()[len(prefix) + 3 :]
+        out[parcel_key] = {
+            tag: RECORDED if value == b"*" else _record(value, parcel_key) for tag, value in fields.items()
         }
     return out
 
@@ -475,6 +476,45 @@ def test_parked_tags_hold_the_start_of_each_key_and_whole_keys_written_before_ar
         rewritten = await client.get(f"{prefix}:p:SF:8")
         assert first.key.encode() not in rewritten and b"a" + first.key[:PARKED_KEY_CHARS].encode() in rewritten
         assert parked_records(rewritten)[parked_tag(whole)] == b"*"
+        await client.aclose()
+
+    loop.run_until_complete(run())
+
+
+@given(st.text(min_size=1), st.text(), st.text(min_size=1))
+def test_an_event_id_reads_back_as_it_was_whatever_it_holds(event_id: str, courier: str, waybill: str) -> None:
+    parcel_key = f"{courier}:{waybill}"
+    for eid in (event_id, f"{waybill}{event_id}", f"{event_id}{waybill}\x01", f"\x02{waybill}"):
+        assert event_id_of(stored_event_id(eid, parcel_key), parcel_key) == eid
+
+
+def test_a_record_writes_its_waybill_once_and_reads_records_written_with_whole_ids(
+    redis_srv: RunningServer, loop: asyncio.AbstractEventLoop
+) -> None:
+    """A record's event id names its waybill, which the record's key names already: the parked string
+    holds it once, in its key. A record written with the whole id (before) reads as it was, and is
+    written the short way when it changes."""
+
+    async def run() -> None:
+        client, prefix, store, memory = _both_stores(redis_srv)
+        t = 1_767_225_600_000
+        clock = (PartitionReport(0, None, idle=False),)
+        waybill = "JD7885434734014426"
+        declared = ParcelUpdate(f"JD:{waybill}", t, 0.0, 1.0, 1, f"{waybill}:declared")
+        await _same_step(store, memory, [EntityUpdates(e, (declared,)) for e in ENTITIES], RULES, clock, ((), ()), [])
+        raw = await client.get(f"{prefix}:p:JD:{waybill}")
+        assert waybill.encode() not in raw and b"\x01:declared" in raw
+        assert (await _parked(client, prefix))[f"JD:{waybill}"][parked_tag(ENTITIES[0])].version_id == declared.event_id
+
+        # written before: the whole id, a scale reading (rank 2); an earlier declaration then moves its anchor
+        value = f"{t}|0|1.5|2||0||SF:SF1:scanned".encode()
+        await client.set(f"{prefix}:p:SF:SF1", b"%d:%sa%s\n" % (len(value), value, ENTITIES[0].key[:10].encode()))
+        memory.parked["SF:SF1"] = {parked_tag(ENTITIES[0]): _record(value, "SF:SF1")}
+        earlier = ParcelUpdate("SF:SF1", t - 3_600_000, 0.0, 1.0, 1, "SF1:declared")
+        await _same_step(store, memory, [EntityUpdates(ENTITIES[0], (earlier,))], RULES, clock, ((), ()), [])
+        [stored] = parked_records(await client.get(f"{prefix}:p:SF:SF1")).values()
+        assert stored == f"{t - 3_600_000}|0|1.5|2|{t}|0||SF:\x01:scanned".encode()
+        assert (await _parked(client, prefix))["SF:SF1"] == memory.parked["SF:SF1"]
         await client.aclose()
 
     loop.run_until_complete(run())
