@@ -136,15 +136,19 @@ def pipeline_rung(settings: Settings, events: int, work: Path, workers: int = 1)
                 return PipelineRun(rate, sum(cpu.read().values()))
 
 
-def publish_stream(settings: Settings, work: Path, events: int) -> None:
-    """The benchmarks' stream: a 60-day simulation without events beyond the lateness (their fate
-    depends on timing), repeated with new ids, later times and new recipients (``soak.copies``) up to
-    ``events`` on the canonical topic."""
+def ladder_lines(work: Path) -> list[bytes]:
+    """The ladder's stream before it is repeated: a 60-day simulation without events beyond the
+    lateness (their fate depends on timing)."""
     stream = work / "stream.jsonl"
     simulate(seed=41, days=60, out=stream, scale=4.0)
-    lines = within_lateness(stream.read_bytes().splitlines(), lateness_ms=5 * 3600 * 1000)
+    return within_lateness(stream.read_bytes().splitlines(), lateness_ms=5 * 3600 * 1000)
+
+
+def publish_stream(settings: Settings, work: Path, events: int) -> None:
+    """The benchmarks' stream (``ladder_lines``) repeated with new ids, later times and new recipients
+    (``soak.copies``) up to ``events`` on the canonical topic."""
     asyncio.run(ensure_topics(settings))
-    asyncio.run(publish(settings, lines, events))
+    asyncio.run(publish(settings, ladder_lines(work), events))
 
 
 def main() -> None:
