@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import shutil
 import statistics
 import sys
 import tempfile
@@ -162,8 +163,14 @@ def main() -> None:
         progress.close()
         processed_s = samples[-1]["s"]
         asyncio.run(wait_until_processed(settings, 600, worker))
-        errors = sum(1 for line in (work / "w.log").read_text().splitlines() if '"level": "ERROR"' in line)
-        criticals = sum(1 for line in (work / "w.log").read_text().splitlines() if '"level": "CRITICAL"' in line)
+        log_lines = (work / "w.log").read_text().splitlines()
+        errors = sum(1 for line in log_lines if '"level": "ERROR"' in line)
+        criticals = sum(1 for line in log_lines if '"level": "CRITICAL"' in line)
+        if errors or criticals:
+            # the work directory goes with the run: the log is kept where it can be read
+            kept = Path(tempfile.gettempdir()) / f"pw-soak-worker-{time.strftime('%Y%m%dT%H%M%S')}.log"
+            shutil.copyfile(work / "w.log", kept)
+            print(f"the worker logged {errors} ERROR and {criticals} CRITICAL lines; its log: {kept}", file=sys.stderr)
 
     rate = args.events / processed_s
     quarter = [s["rss_mb"] for s in samples if s["done"] >= 0.25 * args.events]
