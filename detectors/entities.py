@@ -73,6 +73,12 @@ def normalise_phone(phone: str | None) -> str | None:
     return digits if len(digits) >= 7 else None
 
 
+def _dashed_unit(folded_street: str) -> re.Match[str] | None:
+    # Most streets have no dash, and searching one for the pattern tries it at every character
+    # (0.9 us for a Chinese street, timeit here).
+    return _DASHED_UNIT.search(folded_street) if "-" in folded_street else None
+
+
 def normalise_building(address: Address | None) -> str | None:
     """The address cut to the building: unit, floor and room are dropped.
 
@@ -82,7 +88,7 @@ def normalise_building(address: Address | None) -> str | None:
     if address is None or not address.street:
         return None
     street = fold(address.street)
-    dashed = _DASHED_UNIT.search(street)
+    dashed = _dashed_unit(street)
     if dashed is not None:
         street = squeeze_folded(street[: dashed.start()]) + dashed.group(1) + "栋"
     else:
@@ -113,7 +119,7 @@ def normalise_room(address: Address | None) -> str | None:
     if building is None or address is None or address.street is None:
         return None
     street = fold(address.street)
-    dashed = _DASHED_UNIT.search(street)
+    dashed = _dashed_unit(street)
     if dashed is not None:
         room = dashed.group(3) or dashed.group(2)
     else:
