@@ -120,6 +120,7 @@ def create_app(settings: Settings, metrics: Metrics, health: Health) -> faust.Ap
         broker_session_timeout=10.0,
         broker_rebalance_timeout=10.0,
         broker_heartbeat_interval=1.0,
+        broker_commit_interval=settings.commit_interval_s,
         logging_config=logging_config(settings.log_level),
     )
     canonical = app.topic(settings.topic("canonical"), key_serializer="raw", value_serializer="raw")

@@ -8,7 +8,8 @@ loop with a callback that only counts reads as fast as aiokafka alone, ten times
 
 ``BatchIntake`` wraps the consumer's callback. Messages of its topic go into one buffer, from which
 the detector takes whole batches; messages of every other topic go on to Faust's conductor as
-before. What Faust's path does for a message and matters here is done here too:
+before. The worker's eager consumer (streams/eager_consumer.py) hands its topic's messages to
+``offer`` instead, a partition's fetched records at a time, without a callback per message. What Faust's path does for a message and matters here is done here too:
 
 - the message is tracked as unacknowledged when it is buffered and acknowledged with the consumer
   once its batch is applied, so that offsets are committed only for applied events, and a
@@ -43,12 +44,34 @@ class BatchIntake:
         self._passed_on: Callback | None = None
 
     def install(self) -> None:
-        """Put ``on_message`` in front of the consumer's callback; before the fetch loop starts, which
-        reads the callback once."""
+        """Put ``on_message`` in front of the consumer's callback, and give the eager consumer
+        (streams/eager_consumer.py) ``offer`` for this topic's messages in bulk; before the fetch
+        loop starts, which reads both once."""
         consumer = self.app.consumer
         self._passed_on = consumer.callback
         consumer.callback = self.on_message
+        if hasattr(consumer, "batch_taker"):
+            consumer.batch_taker = self
         self.app.flow_control.manage_queue(self)
+
+    async def offer(self, messages: list[Any]) -> None:
+        """This topic's messages of one partition from one fetch, in order: what ``on_message`` does
+        for each, with one wait for the flow and for room per part of them that fits."""
+        track = self.app.consumer.track_message
+        start = 0
+        while start < len(messages):
+            await self.app.flow_control.acquire()
+            while len(self._buffer) >= self.max_buffered:
+                self._space.clear()
+                await self._space.wait()
+            fits = messages[start : start + self.max_buffered - len(self._buffer)]
+            for message in fits:
+                track(message)
+            was = len(self._buffer)
+            self._buffer.extend(fits)
+            start += len(fits)
+            if was == 0 or len(self._buffer) >= self.batch_size:
+                self._arrived.set()
 
     async def on_message(self, message: Any) -> None:
         if message.topic != self.topic:

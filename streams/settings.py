@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     partitions: int = Field(8, ge=1, description="partitions of the topics the app creates")
     batch_size: int = Field(1000, ge=1, description="events per detector batch")
     batch_within_s: float = Field(0.2, gt=0, description="longest wait to fill a batch")
+    commit_interval_s: float = Field(
+        2.8, gt=0, description="how often the worker commits the offsets of applied batches (Faust's default)"
+    )
     event_loop: Literal["asyncio", "uvloop"] = Field("asyncio", description="the worker's event loop")
     intake: Literal["batch", "stream"] = Field(
         "batch",

@@ -29,6 +29,7 @@ class _Consumer:
     passed_on: list[Any] = field(default_factory=list)
     tracked: list[Any] = field(default_factory=list)
     acked: list[Any] = field(default_factory=list)
+    batch_taker: Any = None  # the eager consumer's (streams/eager_consumer.py)
 
     async def callback(self, message: Any) -> None:  # Faust's conductor
         self.passed_on.append(message)
@@ -137,6 +138,60 @@ def test_a_rebalance_holds_new_messages_and_clears_the_buffered_ones() -> None:
         await asyncio.wait_for(held, 5)
         assert await asyncio.wait_for(intake.take(within_s=0.1), 5) == [messages[4]]
         assert app.consumer.acked == []  # nothing cleared was acknowledged: its offsets stay uncommitted
+
+    asyncio.run(run())
+
+
+def test_install_gives_the_eager_consumer_the_intake_for_its_topic_in_bulk() -> None:
+    intake, app = _intake()
+    assert app.consumer.batch_taker is intake and intake.topic == "canonical"
+
+
+def test_messages_offered_in_bulk_are_tracked_and_taken_in_order() -> None:
+    async def run() -> None:
+        intake, app = _intake(batch_size=3, max_buffered=6)
+        messages = _messages(5)
+        taking = asyncio.ensure_future(intake.take(within_s=60))
+        await asyncio.sleep(0.05)
+        await intake.offer(messages[:2])
+        await asyncio.sleep(0.05)
+        assert not taking.done()  # two of three: the wait for a full batch goes on
+        await intake.offer(messages[2:])
+        assert await asyncio.wait_for(taking, 5) == messages[:3]
+        assert app.consumer.tracked == messages and app.consumer.passed_on == []
+        assert await asyncio.wait_for(intake.take(within_s=0.1), 5) == messages[3:]
+
+    asyncio.run(run())
+
+
+def test_an_offer_larger_than_the_room_left_goes_in_as_batches_are_taken() -> None:
+    async def run() -> None:
+        intake, app = _intake(batch_size=2, max_buffered=4)
+        messages = _messages(7)
+        await intake.offer(messages[:1])
+        offering = asyncio.ensure_future(intake.offer(messages[1:]))
+        await asyncio.sleep(0.05)
+        assert not offering.done() and app.consumer.tracked == messages[:4]  # what fitted went in
+        taken = [await intake.take(within_s=60) for _ in range(2)]
+        await asyncio.wait_for(offering, 5)
+        assert app.consumer.tracked == messages
+        taken.append(await asyncio.wait_for(intake.take(within_s=0.1), 5))
+        taken.append(await asyncio.wait_for(intake.take(within_s=0.1), 5))
+        assert [m for batch in taken for m in batch] == messages
+
+    asyncio.run(run())
+
+
+def test_an_offer_waits_while_the_flow_is_suspended() -> None:
+    async def run() -> None:
+        intake, app = _intake(batch_size=2, max_buffered=4)
+        app.flow_control.suspend()
+        offering = asyncio.ensure_future(intake.offer(_messages(2)))
+        await asyncio.sleep(0.05)
+        assert not offering.done() and app.consumer.tracked == []
+        app.flow_control.resume()
+        await asyncio.wait_for(offering, 5)
+        assert await asyncio.wait_for(intake.take(within_s=60), 5) == _messages(2)
 
     asyncio.run(run())
 

@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from aiokafka.structs import ConsumerRecord
+from faust.types import TP
 from mode.services import Service
 
 from streams.eager_consumer import App, EagerConsumer, EagerTransport, EagerWaitFirst
@@ -183,3 +185,62 @@ def test_the_consumer_fetches_with_the_configured_broker_wait() -> None:
         return waited
 
     assert asyncio.run(main()) == 77
+
+
+def test_the_fetch_loop_hands_the_intakes_messages_over_a_partition_at_a_time() -> None:
+    """One fetch, through the consumer's own loop (the broker's part stood in for): what Faust's loop
+    does to each message is done, and the intake's topic goes to its taker a partition at a time."""
+    canonical0, canonical1, other = TP("canonical", 0), TP("canonical", 1), TP("parcels.raw.csv", 0)
+
+    def records(tp: TP, *offsets: int) -> list[ConsumerRecord[bytes, bytes]]:
+        return [ConsumerRecord(tp.topic, tp.partition, o, 0, 0, None, b"v%d" % o, None, 0, 2, ()) for o in offsets]
+
+    fetched = {
+        canonical0: records(canonical0, 5, 6, 9),
+        canonical1: records(canonical1, 3, 4),
+        other: records(other, 0, 1),
+    }
+    offered: list[list[tuple[str, int, int]]] = []
+    passed_on: list[tuple[str, int, int]] = []
+
+    def seen(message: Any) -> tuple[str, int, int]:
+        return (message.topic, message.partition, message.offset)
+
+    class Taker:
+        topic = "canonical"
+
+        async def offer(self, messages: list[Any]) -> None:
+            offered.append([seen(m) for m in messages])
+
+    async def main() -> tuple[dict[TP, int | None], list[tuple[int, int]]]:
+        app = App("drain-test", broker="kafka://127.0.0.1:9", store="memory://", web_enabled=False, fetch_max_wait_ms=5)
+        consumer = app.consumer
+        fetcher = Service()
+        calls = 0
+
+        async def next_records(timeout: float) -> tuple[Any, Any]:
+            nonlocal calls
+            calls += 1
+            if calls > 1:
+                fetcher._stopped.set()
+                return None, None
+            return fetched, set(fetched)
+
+        async def callback(message: Any) -> None:
+            passed_on.append(seen(message))
+
+        consumer._wait_next_records = next_records
+        consumer.highwater = lambda tp: 100
+        consumer.callback = callback
+        consumer.batch_taker = Taker()
+        consumer._read_offset[canonical0] = 6  # 5 was read before a seek back: not handed on again
+        app.topics.acks_enabled_for = lambda topic: True
+        await consumer._drain_messages(fetcher)
+        gaps = [(i.begin, i.end) for i in consumer._gap[canonical0]]
+        return dict(consumer._read_offset), gaps
+
+    read, gaps = asyncio.run(main())
+    assert offered == [[("canonical", 0, 6), ("canonical", 0, 9)], [("canonical", 1, 3), ("canonical", 1, 4)]]
+    assert passed_on == [("parcels.raw.csv", 0, 0), ("parcels.raw.csv", 0, 1)]
+    assert read == {canonical0: 9, canonical1: 4, other: 1}
+    assert gaps == [(7, 10)]  # as Faust records the gap before offset 9, so that commits can pass it
