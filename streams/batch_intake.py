@@ -9,7 +9,8 @@ loop with a callback that only counts reads as fast as aiokafka alone, ten times
 ``BatchIntake`` wraps the consumer's callback. Messages of its topic go into one buffer, from which
 the detector takes whole batches; messages of every other topic go on to Faust's conductor as
 before. The worker's eager consumer (streams/eager_consumer.py) hands its topic's messages to
-``offer`` instead, a partition's fetched records at a time, without a callback per message. What Faust's path does for a message and matters here is done here too:
+``offer`` instead, a partition's fetched records at a time, without a callback per message. What
+Faust's path does for a message and matters here is done here too:
 
 - the message is tracked as unacknowledged when it is buffered and acknowledged with the consumer
   once its batch is applied, so that offsets are committed only for applied events, and a

@@ -228,7 +228,8 @@ def test_sigterm_mid_stream_then_restart_gives_exactly_the_expected_alerts(
     simulate(seed=21, days=12, out=stream, scale=1.0)
     lines = stream.read_bytes().splitlines()
     run_replay(live_settings, [ReplayInput(stream, "canonical")], None, with_worker=False)
-    slow = live_settings.model_copy(update={"batch_size": 3, "batch_within_s": 0.05})
+    # Commits every 0.3 s, not 2.8: the first worker could otherwise read the whole stream before its first.
+    slow = live_settings.model_copy(update={"batch_size": 3, "batch_within_s": 0.05, "commit_interval_s": 0.3})
     with worker_process(slow, tmp_path / "first.log") as first:
         deadline = time.monotonic() + 60
         while asyncio.run(committed_total(slow)) < 50:  # well into the stream, far from its end
