@@ -219,8 +219,9 @@ def main() -> None:
         "one after the other in one run. Pipeline: one `parcelwatch worker`, timed from its first committed "
         "offset to its last. The eager consumer (`streams/eager_consumer.py`, the worker's default) hands "
         "each message on without the four asyncio tasks per message of Faust's own. The pipeline takes its "
-        "batches straight from the consumer's callback (`streams/batch_intake.py`, the worker's default), "
-        "not through Faust's events and an agent's stream.",
+        "batches straight from the consumer (`streams/batch_intake.py`, the worker's default), not through "
+        "Faust's events and an agent's stream; the eager consumer hands it a partition's fetched records at a "
+        "time, Faust's own consumer a message at a time through its callback.",
         "",
         "| rung | events/s | ratio to the rung above |",
         "|---|---|---|",
