@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import hashlib
+import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from aiokafka.structs import ConsumerRecord
+from faust.transport.consumer import Consumer as FaustConsumer
 from faust.types import TP
 from mode.services import Service
 
@@ -244,3 +247,14 @@ def test_the_fetch_loop_hands_the_intakes_messages_over_a_partition_at_a_time() 
     assert passed_on == [("parcels.raw.csv", 0, 0), ("parcels.raw.csv", 0, 1)]
     assert read == {canonical0: 9, canonical1: 4, other: 1}
     assert gaps == [(7, 10)]  # as Faust records the gap before offset 9, so that commits can pass it
+
+
+def test_fausts_fetch_loop_is_the_one_the_eager_consumer_rewrites() -> None:
+    """``EagerConsumer._drain_messages`` does what Faust's loop and ``getmany`` do (faust-streaming
+    0.15.3). A Faust that changes either fails here: compare the two with the rewrite, then update it
+    and these digests."""
+    digests = {
+        f.__name__: hashlib.sha256(inspect.getsource(f).encode()).hexdigest()[:16]
+        for f in (FaustConsumer._drain_messages, FaustConsumer.getmany)
+    }
+    assert digests == {"_drain_messages": "44a2500309e83c63", "getmany": "4b168d84882a70d6"}
