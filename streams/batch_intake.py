@@ -56,8 +56,8 @@ class BatchIntake:
         self.app.flow_control.manage_queue(self)
 
     async def offer(self, messages: list[Any]) -> None:
-        """This topic's messages of one partition from one fetch, in order: what ``on_message`` does
-        for each, with one wait for the flow and for room per part of them that fits."""
+        """This topic's messages of one partition, in order: a fetch's (the eager consumer) or one
+        (``on_message``). One wait for the flow and for room per part of them that fits."""
         track = self.app.consumer.track_message
         start = 0
         while start < len(messages):
@@ -71,6 +71,7 @@ class BatchIntake:
             was = len(self._buffer)
             self._buffer.extend(fits)
             start += len(fits)
+            # Wake the taker for a first message (its wait for a full batch starts) and a full batch only.
             if was == 0 or len(self._buffer) >= self.batch_size:
                 self._arrived.set()
 
@@ -79,15 +80,7 @@ class BatchIntake:
             assert self._passed_on is not None  # noqa: S101 - install() set it
             await self._passed_on(message)
             return
-        await self.app.flow_control.acquire()
-        while len(self._buffer) >= self.max_buffered:
-            self._space.clear()
-            await self._space.wait()
-        self.app.consumer.track_message(message)
-        self._buffer.append(message)
-        # Wake the taker for a first message (its wait for a full batch starts) and a full batch only.
-        if len(self._buffer) == 1 or len(self._buffer) >= self.batch_size:
-            self._arrived.set()
+        await self.offer([message])
 
     def clear(self) -> None:
         """Called by Faust's flow control in a rebalance: buffered messages are left unread."""
