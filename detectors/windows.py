@@ -103,7 +103,7 @@ class WindowConfig:
         )
 
 
-class ParcelUpdate(msgspec.Struct, frozen=True):
+class ParcelUpdate(msgspec.Struct, frozen=True, gc=False):
     """One event of one parcel, as it concerns the windows of one entity.
 
     A frozen msgspec struct, not a dataclass: a batch builds one per event, and a struct is built
@@ -134,7 +134,7 @@ def update_row(u: ParcelUpdate) -> list[object]:
     ]
 
 
-class EntityUpdates(msgspec.Struct, frozen=True):
+class EntityUpdates(msgspec.Struct, frozen=True, gc=False):
     """One entity's updates of a batch, in stream order: a frozen msgspec struct, as a batch builds
     one for each entity it names (three or four per event)."""
 

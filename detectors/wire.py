@@ -20,6 +20,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from detectors.errors import ConfigError
 from detectors.events import INT_MAX, Address, Country, Dimensions, Item, ParcelEvent, Party, Text64
 
 _Weight = Annotated[int, msgspec.Meta(gt=0, le=100000)] | Annotated[float, msgspec.Meta(gt=0, le=100000)]
@@ -69,22 +70,49 @@ def decode(raw: bytes, event_time_ms: Callable[[int | str], int]) -> ParcelEvent
     ``event_time_ms`` turns the record's ``event_time`` into epoch milliseconds, or raises.
     """
     e = _DECODER.decode(raw)
+    # Positional, in _EVENT_FIELDS' order: keywords took five times as long (0.73 against 0.15 us,
+    # timeit here), a sixth of this function.
     return ParcelEvent(
-        event_id=e.event_id,
-        parcel_id=e.parcel_id,
-        event_type=e.event_type,
-        event_time_ms=event_time_ms(e.event_time),
-        courier=e.courier,
-        channel=e.channel,
-        sender=_check_address(e.sender),
-        recipient=_check_address(e.recipient),
-        items=e.items,
-        platform=e.platform,
-        order_id=e.order_id,
-        pickup_point=e.pickup_point,
-        destination_country=e.destination_country,
-        transit_countries=e.transit_countries,
-        declared_weight_kg=e.declared_weight_kg,
-        measured_weight_kg=e.measured_weight_kg,
-        dimensions=e.dimensions_cm,
+        e.event_id,
+        e.parcel_id,
+        e.event_type,
+        event_time_ms(e.event_time),
+        e.courier,
+        e.channel,
+        _check_address(e.sender),
+        _check_address(e.recipient),
+        e.items,
+        e.platform,
+        e.order_id,
+        e.pickup_point,
+        e.destination_country,
+        e.transit_countries,
+        e.declared_weight_kg,
+        e.measured_weight_kg,
+        e.dimensions_cm,
     )
+
+
+# The order ``decode`` passes the event's fields in; a field added, removed or moved must be
+# passed there too, and fails here until it is.
+_EVENT_FIELDS = (
+    "event_id",
+    "parcel_id",
+    "event_type",
+    "event_time_ms",
+    "courier",
+    "channel",
+    "sender",
+    "recipient",
+    "items",
+    "platform",
+    "order_id",
+    "pickup_point",
+    "destination_country",
+    "transit_countries",
+    "declared_weight_kg",
+    "measured_weight_kg",
+    "dimensions",
+)
+if ParcelEvent.__struct_fields__ != _EVENT_FIELDS:
+    raise ConfigError(f"ParcelEvent's fields changed to {ParcelEvent.__struct_fields__}: update wire.decode")

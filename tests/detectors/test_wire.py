@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from typing import Any
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from detectors import validation, wire
 from detectors.errors import InvalidEvent
+from detectors.events import ParcelEvent
 from tests.detectors.test_validation import GOOD as VALIDATION_GOOD
 
 ABSENT = object()
@@ -172,6 +174,14 @@ def test_a_good_record_takes_the_one_pass_way_and_builds_the_same_event() -> Non
     assert built != "refused"
     assert same(built, schema_way(raw))
     assert same(parse_way(raw), built)
+
+
+def test_an_event_and_its_parts_stay_out_of_the_garbage_collectors_passes() -> None:
+    # detectors/events.py: a batch builds several per event; none can be part of a cycle.
+    built = wire_way(orjson.dumps(GOOD))
+    assert isinstance(built, ParcelEvent)
+    parts = [built, built.sender, built.recipient, built.sender.address, built.dimensions, *built.items]
+    assert [type(p).__name__ for p in parts if p is None or gc.is_tracked(p)] == []
 
 
 @settings(max_examples=600, deadline=None)
