@@ -190,8 +190,8 @@ def _sides(event: ParcelEvent) -> tuple[tuple[Side, tuple[object, ...]], ...]:
 # Entries of each side's cache. Recipients are the misses: on benchmarks/throughput.py's stream
 # (200,000 events) 82% of the misses of the one cache all sides shared, most of them people who get
 # one parcel. A recipient's hits are mostly its parcel's next event, and 16,384 recipients hit as
-# often as 131,072 did (36%); in caches of their own, sized so, entities() took 8.6 us an event
-# where the shared cache took 9.5 (ad hoc, best of four runs each).
+# often as 131,072 did (36%). In caches of their own, sized so, entities() took 8.2 to 8.4 us an
+# event where the shared cache took 8.4 to 9.6 (ad hoc, four alternated runs each).
 _SIDE_CACHE_SIZES: Final[dict[Side, int]] = {
     _sender_identities: 131072,
     _recipient_identities: 16384,
