@@ -140,10 +140,16 @@ def main() -> None:
         began = time.monotonic()
         progress = tqdm(total=args.events, desc="processing", unit="ev", mininterval=5)
         while True:
-            time.sleep(args.every_s)
-            if worker.poll() is not None:
-                raise SystemExit(f"the worker exited with code {worker.returncode}; see {work / 'w.log'}")
-            done, total = asyncio.run(committed_progress(settings))
+            # The end is watched for twice a second, so that the processing time is not rounded up
+            # to the next sample; between, a sample every ``every_s``.
+            due = time.monotonic() + args.every_s
+            while True:
+                time.sleep(0.5)
+                if worker.poll() is not None:
+                    raise SystemExit(f"the worker exited with code {worker.returncode}; see {work / 'w.log'}")
+                done, total = asyncio.run(committed_progress(settings))
+                if done >= total or time.monotonic() >= due:
+                    break
             memory, keys = asyncio.run(redis_memory(settings))
             samples.append(
                 {
