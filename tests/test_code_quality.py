@@ -1,4 +1,4 @@
-"""Strict static checks run with the suite: ruff over the project, mypy --strict over detectors/."""
+"""Strict static checks run with the suite: ruff's lint and format over the project, mypy --strict over detectors/."""
 
 from __future__ import annotations
 
@@ -16,6 +16,12 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_ruff_finds_nothing() -> None:
     result = run("ruff", "check", ".")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_would_change_nothing() -> None:
+    # Lint passes on code ruff would still reformat; without this, drift lands unnoticed.
+    result = run("ruff", "format", "--check", ".")
+    assert result.returncode == 0, result.stdout + result.stderr + "\nrun: .venv/bin/python -m ruff format ."
 
 
 def test_mypy_strict_on_the_core() -> None:
