@@ -27,15 +27,17 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from detectors import validation
-from detectors.entities import Pseudonymizer
+from detectors.clusters import ClusterEntry
+from detectors.entities import EntityRef, Pseudonymizer
 from detectors.errors import InvalidEvent
+from detectors.events import ParcelEvent
 from detectors.pipeline import Detector, entity_updates
 from detectors.reference import load_reference
 from detectors.rules import load_rules
-from detectors.scoring import score_batch
+from detectors.scoring import ParcelScore, score_batch
 from detectors.store import ClockInput, PartitionReport
 from detectors.store_redis import RedisWindowStore
-from detectors.windows import WindowConfig
+from detectors.windows import RANK_DECLARED, RANK_MEASURED, EntityUpdates, ParcelUpdate, WindowConfig
 from streams.cli import tune_garbage_collection
 from streams.servers import redis_server
 from streams.settings import Settings
@@ -66,10 +68,44 @@ def kept(stage: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
     return out
 
 
-def worker_stages(lines: list[bytes], detector: Detector) -> dict[str, float]:
+# Stands in for "no entity" in the what-if below: its updates are encoded as rows, once each.
+_NO_ENTITY = EntityRef("parcel", "")
+
+
+def _link_counted_only(
+    events: Sequence[ParcelEvent], scores: Sequence[ParcelScore], detector: Detector
+) -> tuple[list[EntityUpdates], list[ClusterEntry]]:
+    """What-if, not the worker's path: link only the events with suspect mass and cancellations;
+    the rest become one row each with no entity, as if their parcels were parked once per parcel.
+    What that design could at most save (the store would then have to route them); issue 5's notes."""
+    counted = [i for i, score in enumerate(scores) if score.suspect_mass_kg > 0 or events[i].event_type == "cancelled"]
+    groups, _, links, _ = entity_updates(
+        [events[i] for i in counted],
+        [scores[i] for i in counted],
+        detector.pseudonymizer,
+        windowed=detector.rules.entity_types,
+    )
+    skip = set(counted)
+    rows = tuple(
+        ParcelUpdate(
+            event.parcel_key,
+            event.event_time_ms,
+            0.0,
+            score.weight_kg,
+            RANK_MEASURED if event.measured_weight_kg is not None else RANK_DECLARED,
+            event.event_id,
+        )
+        for i, (event, score) in enumerate(zip(events, scores, strict=True))
+        if i not in skip
+    )
+    return [*groups, EntityUpdates(_NO_ENTITY, rows)], links
+
+
+def worker_stages(lines: list[bytes], detector: Detector, *, link_all: bool = True) -> dict[str, float]:
     """Seconds of each of the worker's own stages, batch by batch as the worker runs them: 1000
     records parsed, scored, linked (its pseudonymizer starting empty, as a worker's does) and encoded
-    as the store's request; each batch's results dropped before the next."""
+    as the store's request; each batch's results dropped before the next. ``link_all=False``: the
+    what-if of :func:`_link_counted_only`."""
     spent = dict.fromkeys(("parse", "score", "link", "request"), 0.0)
     # prepare encodes without a server: the client is never connected
     request = RedisWindowStore(aioredis.Redis(), WindowConfig.for_rules(detector.rules.longest_window_s)).prepare
@@ -82,7 +118,10 @@ def worker_stages(lines: list[bytes], detector: Detector) -> dict[str, float]:
         t1 = clock()
         scores = score_batch(events, detector.reference)
         t2 = clock()
-        groups, _, links, _ = entity_updates(events, scores, detector.pseudonymizer, windowed=windowed)
+        if link_all:
+            groups, _, links, _ = entity_updates(events, scores, detector.pseudonymizer, windowed=windowed)
+        else:
+            groups, links = _link_counted_only(events, scores, detector)
         t3 = clock()
         request(groups, links)
         t4 = clock()
@@ -124,17 +163,26 @@ def main() -> None:
     # The worker's way: one pass over the bytes (detectors/wire.py), the schema's way for what it refuses.
     parsed, t_parse = timed(lambda: kept(validation.parse, lines))
     assert parsed == events, "the one-pass parse and the schema's way disagree"
-    detector = Detector(
-        load_reference(),
-        load_rules(ROOT / "detectors" / "data" / "rules.toml"),
-        Pseudonymizer(b"benchmark-secret-0123456789"),
-    )
+
+    def fresh_detector() -> Detector:
+        return Detector(
+            load_reference(),
+            load_rules(ROOT / "detectors" / "data" / "rules.toml"),
+            Pseudonymizer(b"benchmark-secret-0123456789"),
+        )
+
     # what the first stages hold, dropped before the worker's stages run
     n_records = len(records)
     records.clear()
     parsed.clear()
     events.clear()
-    spent = worker_stages(lines, detector)
+    # The worker's way and the what-if, alternated, each with empty caches; the faster of two runs each.
+    runs: dict[bool, list[dict[str, float]]] = {True: [], False: []}
+    for _ in range(2):
+        for link_all in (True, False):
+            runs[link_all].append(worker_stages(lines, fresh_detector(), link_all=link_all))
+    spent, what_if = (min(runs[way], key=lambda stages: sum(stages.values())) for way in (True, False))
+    detector = fresh_detector()
     t_parse_batches, t_score, t_entities, t_request = (spent[k] for k in ("parse", "score", "link", "request"))
     events = kept(validation.parse, lines)
     scores = score_batch(events, detector.reference)
@@ -170,6 +218,12 @@ def main() -> None:
         ("3. link entities (normalise + HMAC), the types the worker's rules window", n, t_entities),
         ("4. the store's request (rows and entities encoded)", n, t_request),
         ("1 to 4 together", n, own := t_parse_batches + t_score + t_entities + t_request),
+        (
+            "what-if, not the product: 1 to 4 with only events with mass and cancellations linked, the rest"
+            " one row each with no entity",
+            n,
+            bound := sum(what_if.values()),
+        ),
         ("Redis store: one Lua call per 1000 events (request encoding included)", n, t_redis),
     ]
     write_section(
@@ -193,7 +247,17 @@ def main() -> None:
             " (the throughput ladder measures the whole worker). Of that, linking is"
             f" {t_entities / own:.0%}, the one pass {t_parse_batches / own:.0%}, scoring {t_score / own:.0%} and"
             f" the request {t_request / own:.0%}. The first one-pass row parses the whole replay at once, beside"
-            " the schema's way; batch by batch, as the worker parses, the memory it touches is a batch's.",
+            " the schema's way; batch by batch, as the worker parses, the memory it touches is a batch's."
+            " Rows 1 to 4 are the faster of two runs, alternated with the what-if's two.",
+            "",
+            f"The what-if row bounds a design the product does not have: parcels with no suspect mass parked once"
+            f" per parcel instead of once per entity, so that an event without mass needs no entity at all (the"
+            f" store would then have to find the entities of a parcel they hold, and a parcel's anchor would no"
+            f" longer be each entity's own). Its stages take {bound / n * 1e6:.1f} us an event, against"
+            f" {own / n * 1e6:.1f}: linking {what_if['link'] / n * 1e6:.1f} us, the request"
+            f" {what_if['request'] / n * 1e6:.1f}, the one pass {what_if['parse'] / n * 1e6:.1f} and scoring"
+            f" {what_if['score'] / n * 1e6:.1f}. It saves at most {(own - bound) / n * 1e6:.1f} us of what an event"
+            " costs a worker; the throughput ladder's events per worker core give that whole cost.",
         ],
     )
 
