@@ -31,13 +31,13 @@ from detectors.clusters import ClusterEntry
 from detectors.entities import EntityRef, Pseudonymizer
 from detectors.errors import InvalidEvent
 from detectors.events import ParcelEvent
-from detectors.pipeline import Detector, entity_updates
+from detectors.pipeline import Detector, entity_updates, parcel_update
 from detectors.reference import load_reference
 from detectors.rules import load_rules
 from detectors.scoring import ParcelScore, score_batch
 from detectors.store import ClockInput, PartitionReport
 from detectors.store_redis import RedisWindowStore
-from detectors.windows import RANK_DECLARED, RANK_MEASURED, EntityUpdates, ParcelUpdate, WindowConfig
+from detectors.windows import EntityUpdates, WindowConfig
 from streams.cli import tune_garbage_collection
 from streams.servers import redis_server
 from streams.settings import Settings
@@ -78,27 +78,20 @@ def _link_counted_only(
     """What-if, not the worker's path: link only the events with suspect mass and cancellations;
     the rest become one row each with no entity, as if their parcels were parked once per parcel.
     What that design could at most save (the store would then have to route them); issue 5's notes."""
-    counted = [i for i, score in enumerate(scores) if score.suspect_mass_kg > 0 or events[i].event_type == "cancelled"]
+    linked: list[ParcelEvent] = []
+    linked_scores: list[ParcelScore] = []
+    rows = []
+    for event, score in zip(events, scores, strict=True):
+        update = parcel_update(event, score)
+        if update.mass_kg > 0 or update.cancelled:
+            linked.append(event)
+            linked_scores.append(score)
+        else:
+            rows.append(update)
     groups, _, links, _ = entity_updates(
-        [events[i] for i in counted],
-        [scores[i] for i in counted],
-        detector.pseudonymizer,
-        windowed=detector.rules.entity_types,
+        linked, linked_scores, detector.pseudonymizer, windowed=detector.rules.entity_types
     )
-    skip = set(counted)
-    rows = tuple(
-        ParcelUpdate(
-            event.parcel_key,
-            event.event_time_ms,
-            0.0,
-            score.weight_kg,
-            RANK_MEASURED if event.measured_weight_kg is not None else RANK_DECLARED,
-            event.event_id,
-        )
-        for i, (event, score) in enumerate(zip(events, scores, strict=True))
-        if i not in skip
-    )
-    return [*groups, EntityUpdates(_NO_ENTITY, rows)], links
+    return [*groups, EntityUpdates(_NO_ENTITY, tuple(rows))], links
 
 
 def worker_stages(lines: list[bytes], detector: Detector, *, link_all: bool = True) -> dict[str, float]:

@@ -50,6 +50,20 @@ class BatchOutcome:
     parcel_details: list[dict[str, Any]] = field(default_factory=list)  # suspect parcels, for the analyst desk
 
 
+def parcel_update(event: ParcelEvent, score: ParcelScore) -> ParcelUpdate:
+    """What ``event``, scored, brings to the windows of each entity it names."""
+    return ParcelUpdate(
+        parcel_key=event.parcel_key,
+        event_time_ms=event.event_time_ms,
+        mass_kg=score.suspect_mass_kg,
+        weight_kg=score.weight_kg,
+        rank=RANK_MEASURED if event.measured_weight_kg is not None else RANK_DECLARED,
+        event_id=event.event_id,
+        cancelled=event.event_type == "cancelled",
+        reasons=score.reasons,
+    )
+
+
 def entity_updates(
     events: Sequence[ParcelEvent],
     scores: Sequence[ParcelScore],
@@ -73,16 +87,7 @@ def entity_updates(
     links: list[ClusterEntry] = []
     details: list[dict[str, Any]] = []
     for event, score in zip(events, scores, strict=True):
-        update = ParcelUpdate(
-            parcel_key=event.parcel_key,
-            event_time_ms=event.event_time_ms,
-            mass_kg=score.suspect_mass_kg,
-            weight_kg=score.weight_kg,
-            rank=RANK_MEASURED if event.measured_weight_kg is not None else RANK_DECLARED,
-            event_id=event.event_id,
-            cancelled=event.event_type == "cancelled",
-            reasons=score.reasons,
-        )
+        update = parcel_update(event, score)
         entities = pseudonymizer.entities(event)
         for entity, clear in entities:
             if windowed is not None and entity.entity_type not in windowed:
