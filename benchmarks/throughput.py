@@ -6,7 +6,8 @@
 2. a bare Faust agent that only counts (benchmarks/faust_counter.py), on Faust's own consumer and
    on the worker's eager one (streams/eager_consumer.py); beside it, Faust's fetch loop with a
    callback that only counts (benchmarks/faust_fetch_counter.py): what the agent's events and
-   stream cost on top of fetching;
+   stream cost on top of fetching; and the worker's intake with a detector that only counts
+   (benchmarks/faust_intake_counter.py): what getting its events costs a worker;
 3. the full pipeline: a ``parcelwatch worker`` (validation, scoring, windows in Redis, alerts),
    reading the canonical topic directly (adapters off), timed by its committed offsets; it takes
    its batches straight from the consumer (streams/batch_intake.py), and, as variants, from a
@@ -165,6 +166,7 @@ def main() -> None:
         bare = faust_rung(settings, args.events, variant=("aio", "stock"))["eps"]
         bare_eager = faust_rung(settings, args.events, variant=("aio", "eager"))["eps"]
         fetch_loop = faust_rung(settings, args.events, "faust_fetch_counter.py", ("aio", "eager"))["eps"]
+        intake = faust_rung(settings, args.events, "faust_intake_counter.py", ("aio", "eager"))["eps"]
         bare_eager_uvloop = faust_rung(settings, args.events, variant=("uvloop", "eager"))["eps"]
         run = pipeline_rung(settings, args.events, work)
         stock = settings.model_copy(update={"app_id": "bench-stock", "redis_prefix": "pwst", "faust_consumer": "stock"})
@@ -238,6 +240,14 @@ def main() -> None:
         "|---|---|---|---|",
         f"| Faust's fetch loop, counting callback | {fetch_loop:,.0f} | {fetch_loop / raw:.3f} |"
         f" {fetch_loop / bare_eager:.2f} |",
+        f"| the worker's intake, batches taken and acknowledged, no detector | {intake:,.0f} | {intake / raw:.3f} |"
+        f" {intake / bare_eager:.2f} |",
+        "",
+        f"The intake probe (`benchmarks/faust_intake_counter.py`) takes the worker's batches the worker's way and"
+        f" acknowledges them, so that Faust commits their offsets: {1e6 / intake:.1f} us an event of the"
+        f" {1e6 / run.eps_per_worker_core:.1f} us an event costs the pipeline's worker (per worker core, below);"
+        " what is left is the detector's stages (benchmarks/core_stages.py), the store call's client side, and"
+        " the worker's bookkeeping between them.",
         "",
         "Beside the ladder, in the same run (worker CPU: the worker's user and system time over the timed"
         " span, as a share of one core; events per worker core: events/s divided by that share, what a"
@@ -293,6 +303,7 @@ def main() -> None:
         "bare_faust_eager_eps": round(bare_eager),
         "bare_faust_eager_uvloop_eps": round(bare_eager_uvloop),
         "faust_fetch_loop_eps": round(fetch_loop),
+        "intake_only_eps": round(intake),
         "pipeline_eps": round(pipeline),
         "pipeline_stock_consumer_eps": round(pipeline_stock),
         "pipeline_stream_intake_eps": round(run_stream.eps),
