@@ -166,7 +166,8 @@ def main() -> None:
         bare = faust_rung(settings, args.events, variant=("aio", "stock"))["eps"]
         bare_eager = faust_rung(settings, args.events, variant=("aio", "eager"))["eps"]
         fetch_loop = faust_rung(settings, args.events, "faust_fetch_counter.py", ("aio", "eager"))["eps"]
-        intake = faust_rung(settings, args.events, "faust_intake_counter.py", ("aio", "eager"))["eps"]
+        intake_run = faust_rung(settings, args.events, "faust_intake_counter.py", ("aio", "eager"))
+        intake, intake_cpu_us = intake_run["eps"], intake_run["cpu_seconds"] / intake_run["events"] * 1e6
         bare_eager_uvloop = faust_rung(settings, args.events, variant=("uvloop", "eager"))["eps"]
         run = pipeline_rung(settings, args.events, work)
         stock = settings.model_copy(update={"app_id": "bench-stock", "redis_prefix": "pwst", "faust_consumer": "stock"})
@@ -244,10 +245,11 @@ def main() -> None:
         f" {intake / bare_eager:.2f} |",
         "",
         f"The intake probe (`benchmarks/faust_intake_counter.py`) takes the worker's batches the worker's way and"
-        f" acknowledges them, so that Faust commits their offsets: {1e6 / intake:.1f} us an event of the"
-        f" {1e6 / run.eps_per_worker_core:.1f} us an event costs the pipeline's worker (per worker core, below);"
-        " what is left is the detector's stages (benchmarks/core_stages.py), the store call's client side, and"
-        " the worker's bookkeeping between them.",
+        f" acknowledges them, so that Faust commits their offsets. It spent {intake_cpu_us:.1f} us of CPU an"
+        f" event (its process's CPU time over the timed span) of the {1e6 / run.eps_per_worker_core:.1f} us an"
+        " event costs the pipeline's worker (per worker core, below): what getting its events costs a worker."
+        " The rest is the detector's stages (benchmarks/core_stages.py times them alone), the store call's"
+        " client side, and the worker's bookkeeping between them.",
         "",
         "Beside the ladder, in the same run (worker CPU: the worker's user and system time over the timed"
         " span, as a share of one core; events per worker core: events/s divided by that share, what a"
@@ -304,6 +306,7 @@ def main() -> None:
         "bare_faust_eager_uvloop_eps": round(bare_eager_uvloop),
         "faust_fetch_loop_eps": round(fetch_loop),
         "intake_only_eps": round(intake),
+        "intake_only_cpu_us_per_event": round(intake_cpu_us, 2),
         "pipeline_eps": round(pipeline),
         "pipeline_stock_consumer_eps": round(pipeline_stock),
         "pipeline_stream_intake_eps": round(run_stream.eps),
