@@ -21,8 +21,7 @@ from streams.settings import Settings
 
 app, topic, target = bench_app("faust-intake-counter")
 _defaults = Settings.model_fields
-BATCH = _defaults["batch_size"].default
-intake = BatchIntake(app, topic.get_topic_name(), BATCH, 4 * BATCH)
+intake = BatchIntake.for_worker(app, topic.get_topic_name(), _defaults["batch_size"].default)
 app.topics.add(topic)  # subscribed without an agent, as the worker does
 intake.install()
 

@@ -285,7 +285,7 @@ def create_app(settings: Settings, metrics: Metrics, health: Health) -> faust.Ap
                 await applying
 
     if settings.intake == "batch":
-        intake = BatchIntake(app, canonical.get_topic_name(), settings.batch_size, 4 * settings.batch_size)
+        intake = BatchIntake.for_worker(app, canonical.get_topic_name(), settings.batch_size)
         app.topics.add(canonical)  # subscribed without an agent: the intake takes its messages
         intake.install()
 

@@ -30,6 +30,10 @@ from typing import Any
 
 Callback = Callable[[Any], Awaitable[None]]
 
+# The fetch loop may run this many batches ahead of the detector and no further: a batch staged
+# and one applied leave room to fetch the next ones, and memory stays bounded when the detector falls behind.
+BUFFERED_BATCHES = 4
+
 
 class BatchIntake:
     """One topic's messages, from Faust's fetch loop to the detector in batches."""
@@ -43,6 +47,11 @@ class BatchIntake:
         self._space = asyncio.Event()
         self._space.set()
         self._passed_on: Callback | None = None
+
+    @classmethod
+    def for_worker(cls, app: Any, topic: str, batch_size: int) -> BatchIntake:
+        """The intake as the worker sizes it: room for ``BUFFERED_BATCHES`` batches."""
+        return cls(app, topic, batch_size, BUFFERED_BATCHES * batch_size)
 
     def install(self) -> None:
         """Put ``on_message`` in front of the consumer's callback, and give the eager consumer
