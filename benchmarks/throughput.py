@@ -27,11 +27,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import re
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
@@ -44,7 +46,7 @@ from streams.settings import Settings
 from streams.simulate import simulate, within_lateness
 
 sys.path.insert(0, str(Path(__file__).parent))
-from local import CpuShares, local_settings  # noqa: E402 - benchmarks are scripts, not a package
+from local import CpuShares, local_servers  # noqa: E402 - benchmarks are scripts, not a package
 from report import provenance, write_result, write_section  # noqa: E402
 from soak import publish  # noqa: E402
 
@@ -107,6 +109,7 @@ def faust_rung(
 class PipelineRun(NamedTuple):
     eps: float
     worker_cpu: float  # the workers' CPU time over the timed span, as a share of one core (summed over workers)
+    server_cpu: dict[str, float]  # the same for each server asked for (``pipeline_rung``'s ``servers``)
 
     @property
     def eps_per_worker_core(self) -> float:
@@ -114,8 +117,11 @@ class PipelineRun(NamedTuple):
         return self.eps / self.worker_cpu
 
 
-def pipeline_rung(settings: Settings, events: int, work: Path, workers: int = 1) -> PipelineRun:
-    """From the first committed offset to the last: the workers' start-up is not counted."""
+def pipeline_rung(
+    settings: Settings, events: int, work: Path, workers: int = 1, servers: Mapping[str, int] | None = None
+) -> PipelineRun:
+    """From the first committed offset to the last: the workers' start-up is not counted. ``servers``:
+    name -> pid of servers whose CPU over the same span to report beside the workers'."""
     with contextlib.ExitStack() as stack:
         running = []
         for n in range(workers):
@@ -131,10 +137,16 @@ def pipeline_rung(settings: Settings, events: int, work: Path, workers: int = 1)
             done, _ = asyncio.run(committed_progress(settings))
             if done and not first_t:
                 first_done, first_t = done, time.perf_counter()
-                cpu = CpuShares({str(n): worker.pid for n, worker in enumerate(running)})
+                worker_pids = {f"worker {n}": worker.pid for n, worker in enumerate(running)}
+                cpu = CpuShares(worker_pids | dict(servers or {}))
             if done >= events:
                 rate = (done - first_done) / (time.perf_counter() - first_t)
-                return PipelineRun(rate, sum(cpu.read().values()))
+                shares = cpu.read()
+                return PipelineRun(
+                    rate,
+                    sum(shares[name] for name in worker_pids),
+                    {name: shares[name] for name in servers or {}},
+                )
 
 
 def ladder_lines(work: Path) -> list[bytes]:
@@ -160,7 +172,7 @@ def main() -> None:
         parser.error("--events must be at least 100000: fewer are read in a handful of batches, too few to time")
     with tempfile.TemporaryDirectory(prefix="pw-throughput-") as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)
-        settings = local_settings(stack, work, app_id="bench-pipeline")
+        settings, broker, redis = local_servers(stack, work, app_id="bench-pipeline")
         publish_stream(settings, work, args.events)
         raw = asyncio.run(raw_rung(settings, args.events))
         bare = faust_rung(settings, args.events, variant=("aio", "stock"))["eps"]
@@ -169,7 +181,9 @@ def main() -> None:
         intake_run = faust_rung(settings, args.events, "faust_intake_counter.py", ("aio", "eager"))
         intake, intake_cpu_us = intake_run["eps"], intake_run["cpu_seconds"] / intake_run["events"] * 1e6
         bare_eager_uvloop = faust_rung(settings, args.events, variant=("uvloop", "eager"))["eps"]
-        run = pipeline_rung(settings, args.events, work)
+        run = pipeline_rung(
+            settings, args.events, work, servers={"redis": redis.process.pid, "broker": broker.process.pid}
+        )
         stock = settings.model_copy(update={"app_id": "bench-stock", "redis_prefix": "pwst", "faust_consumer": "stock"})
         run_stock = pipeline_rung(stock, args.events, work)
         uv = settings.model_copy(update={"app_id": "bench-uvloop", "redis_prefix": "pwuv", "event_loop": "uvloop"})
@@ -209,6 +223,14 @@ def main() -> None:
         }
     pipeline, pipeline_stock, pipeline_uvloop, two_workers = run.eps, run_stock.eps, run_uvloop.eps, run_two.eps
     pipeline_gc_default = run_gc_default.eps
+
+    machine = {
+        "the worker": run.worker_cpu,
+        "redis-server": run.server_cpu["redis"],
+        "the Tansu broker": run.server_cpu["broker"],
+    }
+    machine_us = sum(machine.values()) / pipeline * 1e6
+    cores = os.cpu_count() or 1
 
     def same(name: str) -> str:
         return "the same as" if others[name] == one_alerts else "not the same as"
@@ -250,6 +272,19 @@ def main() -> None:
         " event costs the pipeline's worker (per worker core, below): what getting its events costs a worker."
         " The rest is the detector's stages (benchmarks/core_stages.py times them alone), the store call's"
         " client side, and the worker's bookkeeping between them.",
+        "",
+        "What the pipeline's run cost the machine: each process's CPU time over the timed span, as a share"
+        " of one core, and per event read (the share divided by the events/s):",
+        "",
+        "| process | CPU, share of one core | CPU an event |",
+        "|---|---:|---:|",
+        *(f"| {name} | {share:.0%} | {share / pipeline * 1e6:.1f} us |" for name, share in machine.items()),
+        f"| the three together | {sum(machine.values()):.0%} | {machine_us:.1f} us |",
+        "",
+        f"The three share this machine's {cores} cores. At these costs they could read at most {cores} /"
+        f" {machine_us:.1f} us = {cores / machine_us * 1e6:,.0f} events/s together, with nothing else"
+        f" running; 40,000 events/s here would need them to spend at most {cores / 40_000 * 1e6:.0f} us an"
+        " event together. The worker alone, with a core to itself, is the next table's events per worker core.",
         "",
         "Beside the ladder, in the same run (worker CPU: the worker's user and system time over the timed"
         " span, as a share of one core; events per worker core: events/s divided by that share, what a"
@@ -315,6 +350,9 @@ def main() -> None:
         "pipeline_three_shards_eps": round(run_sharded.eps),
         "pipeline_three_shards_eps_per_worker_core": round(run_sharded.eps_per_worker_core),
         "pipeline_eps_per_worker_core": round(run.eps_per_worker_core),
+        "pipeline_redis_cpu_us_per_event": round(run.server_cpu["redis"] / pipeline * 1e6, 2),
+        "pipeline_broker_cpu_us_per_event": round(run.server_cpu["broker"] / pipeline * 1e6, 2),
+        "machine_ceiling_eps": round(cores / machine_us * 1e6),
         "two_workers_eps": round(two_workers),
         "same_alerts": all(ids == one_alerts for ids in others.values()),
     }
