@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import sys
 import tempfile
 import time
@@ -123,15 +124,45 @@ def worker_stages(lines: list[bytes], detector: Detector, *, link_all: bool = Tr
     return spent
 
 
+def fresh_detector() -> Detector:
+    return Detector(
+        load_reference(),
+        load_rules(ROOT / "detectors" / "data" / "rules.toml"),
+        Pseudonymizer(b"benchmark-secret-0123456789"),
+    )
+
+
+def stage_split(lines: list[bytes]) -> tuple[dict[str, float], dict[str, float]]:
+    """Seconds of each of the worker's stages, its way and the what-if's: alternated, each with empty
+    caches, the faster of two runs each."""
+    runs: dict[bool, list[dict[str, float]]] = {True: [], False: []}
+    for _ in range(2):
+        for link_all in (True, False):
+            runs[link_all].append(worker_stages(lines, fresh_detector(), link_all=link_all))
+    spent, what_if = (min(runs[way], key=lambda stages: sum(stages.values())) for way in (True, False))
+    return spent, what_if
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument(
+        "--split-only",
+        action="store_true",
+        help="time only the worker's stages and the what-if's, print them as one JSON line (us an event),"
+        " write nothing: benchmarks/throughput.py's split of a worker's cost",
+    )
     args = parser.parse_args()
     if args.events < 10_000:
         parser.error("--events: at least 10000, or the caches' start dominates")
     with tempfile.TemporaryDirectory() as tmp:
         lines = [value for _, value in copies(ladder_lines(Path(tmp)), args.events)]
     tune_garbage_collection(Settings.model_fields["gc_young_threshold"].default)
+    if args.split_only:
+        ways = dict(zip(("today", "what_if"), stage_split(lines), strict=True))
+        us = {way: {stage: s / len(lines) * 1e6 for stage, s in spent.items()} for way, spent in ways.items()}
+        print(json.dumps({"events": len(lines), **us}))
+        return
 
     records, t_decode = timed(lambda: kept(validation.decode, lines))
 
@@ -157,24 +188,12 @@ def main() -> None:
     parsed, t_parse = timed(lambda: kept(validation.parse, lines))
     assert parsed == events, "the one-pass parse and the schema's way disagree"
 
-    def fresh_detector() -> Detector:
-        return Detector(
-            load_reference(),
-            load_rules(ROOT / "detectors" / "data" / "rules.toml"),
-            Pseudonymizer(b"benchmark-secret-0123456789"),
-        )
-
     # what the first stages hold, dropped before the worker's stages run
     n_records = len(records)
     records.clear()
     parsed.clear()
     events.clear()
-    # The worker's way and the what-if, alternated, each with empty caches; the faster of two runs each.
-    runs: dict[bool, list[dict[str, float]]] = {True: [], False: []}
-    for _ in range(2):
-        for link_all in (True, False):
-            runs[link_all].append(worker_stages(lines, fresh_detector(), link_all=link_all))
-    spent, what_if = (min(runs[way], key=lambda stages: sum(stages.values())) for way in (True, False))
+    spent, what_if = stage_split(lines)
     detector = fresh_detector()
     t_parse_batches, t_score, t_entities, t_request = (spent[k] for k in ("parse", "score", "link", "request"))
     events = kept(validation.parse, lines)

@@ -12,7 +12,10 @@
    reading the canonical topic directly (adapters off), timed by its committed offsets; it takes
    its batches straight from the consumer (streams/batch_intake.py), and, as variants, from a
    Faust agent's stream, on Faust's own consumer, on uvloop, with Python's default garbage
-   collection, and with the window store in 3 shards on a local 3-master Redis Cluster;
+   collection, and with the window store in 3 shards on a local 3-master Redis Cluster; beside
+   the pipeline, the CPU an event of its worker, redis-server and the broker, and the worker's cost
+   split into getting its events (the intake probe), the detector's own stages (core_stages.py
+   --split-only, right after the pipeline) and the rest;
 4. scale-out: two ``parcelwatch worker`` processes in one consumer group, with Redis keys of
    their own; their alert store must hold exactly the alerts of the one-worker rung.
 
@@ -106,6 +109,22 @@ def faust_rung(
     return result | {"eps": result["events"] / result["seconds"]}
 
 
+def stages_rung(events: int) -> dict[str, dict[str, float]]:
+    """The worker's own stages alone, and the what-if's, us an event (benchmarks/core_stages.py
+    --split-only): one process, no Kafka, no Redis, over ``events`` of the ladder's stream."""
+    run = subprocess.run(  # noqa: S603 - our own script
+        [sys.executable, str(HERE / "core_stages.py"), "--events", str(events), "--split-only"],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
+    if run.returncode != 0:
+        raise SystemExit(f"core_stages.py --split-only failed (exit {run.returncode}):\n{run.stderr[-2000:]}")
+    result: dict[str, dict[str, float]] = orjson.loads(run.stdout.strip().splitlines()[-1])
+    return result
+
+
 class PipelineRun(NamedTuple):
     eps: float
     worker_cpu: float  # the workers' CPU time over the timed span, as a share of one core (summed over workers)
@@ -184,6 +203,8 @@ def main() -> None:
         run = pipeline_rung(
             settings, args.events, work, servers={"redis": redis.process.pid, "broker": broker.process.pid}
         )
+        # Right after the pipeline, while the machine is as the pipeline found it.
+        stages = stages_rung(min(args.events, 100_000))
         stock = settings.model_copy(update={"app_id": "bench-stock", "redis_prefix": "pwst", "faust_consumer": "stock"})
         run_stock = pipeline_rung(stock, args.events, work)
         uv = settings.model_copy(update={"app_id": "bench-uvloop", "redis_prefix": "pwuv", "event_loop": "uvloop"})
@@ -224,6 +245,10 @@ def main() -> None:
     pipeline, pipeline_stock, pipeline_uvloop, two_workers = run.eps, run_stock.eps, run_uvloop.eps, run_two.eps
     pipeline_gc_default = run_gc_default.eps
 
+    today, what_if = stages["today"], stages["what_if"]
+    today_us, what_if_us = sum(today.values()), sum(what_if.values())
+    whole_us = 1e6 / run.eps_per_worker_core
+    what_if_whole_us = whole_us - (today_us - what_if_us)
     machine = {
         "the worker": run.worker_cpu,
         "redis-server": run.server_cpu["redis"],
@@ -266,12 +291,27 @@ def main() -> None:
         f"| the worker's intake, batches taken and acknowledged, no detector | {intake:,.0f} | {intake / raw:.3f} |"
         f" {intake / bare_eager:.2f} |",
         "",
-        f"The intake probe (`benchmarks/faust_intake_counter.py`) takes the worker's batches the worker's way and"
-        f" acknowledges them, so that Faust commits their offsets. It spent {intake_cpu_us:.1f} us of CPU an"
-        f" event (its process's CPU time over the timed span) of the {1e6 / run.eps_per_worker_core:.1f} us an"
-        " event costs the pipeline's worker (per worker core, below): what getting its events costs a worker."
-        " The rest is the detector's stages (benchmarks/core_stages.py times them alone), the store call's"
-        " client side, and the worker's bookkeeping between them.",
+        "The intake probe (`benchmarks/faust_intake_counter.py`) takes the worker's batches the worker's way and"
+        " acknowledges them, so that Faust commits their offsets; its CPU time over the timed span, per event, is"
+        " what getting its events costs a worker. Right after the pipeline, in the same run,"
+        f" `benchmarks/core_stages.py --events {stages['events']} --split-only` timed the detector's own four"
+        " stages alone (one process, no Kafka, no Redis; the faster of two runs). What an event costs the"
+        " pipeline's worker (per worker core, below), split:",
+        "",
+        "| part | us an event |",
+        "|---|---:|",
+        f"| the whole worker | {whole_us:.1f} |",
+        f"| getting its events (the intake probe) | {intake_cpu_us:.1f} |",
+        f"| the detector's four stages: parse {today['parse']:.1f}, score {today['score']:.1f}, link"
+        f" {today['link']:.1f}, the store's request {today['request']:.1f} | {today_us:.1f} |",
+        f"| the rest: the store call's client side, the worker's bookkeeping and metrics (what is left) |"
+        f" {whole_us - intake_cpu_us - today_us:.1f} |",
+        "",
+        f"core_stages.py's what-if (not the product: parcels without suspect mass parked once per parcel, not once"
+        f" per entity, so that an event without mass needs no entity) took {what_if_us:.1f} us for the same four"
+        f" stages. Had the worker saved all of the difference, an event would cost it"
+        f" {whole_us:.1f} - {today_us - what_if_us:.1f} = {what_if_whole_us:.1f} us: {1e6 / what_if_whole_us:,.0f}"
+        " events per worker core, where 40,000 is 25 us an event.",
         "",
         "What the pipeline's run cost the machine: each process's CPU time over the timed span, as a share"
         " of one core, and per event read (the share divided by the events/s):",
@@ -353,6 +393,9 @@ def main() -> None:
         "pipeline_redis_cpu_us_per_event": round(run.server_cpu["redis"] / pipeline * 1e6, 2),
         "pipeline_broker_cpu_us_per_event": round(run.server_cpu["broker"] / pipeline * 1e6, 2),
         "machine_ceiling_eps": round(cores / machine_us * 1e6),
+        "stages_us_per_event": round(today_us, 2),
+        "stages_what_if_us_per_event": round(what_if_us, 2),
+        "what_if_eps_per_worker_core": round(1e6 / what_if_whole_us),
         "two_workers_eps": round(two_workers),
         "same_alerts": all(ids == one_alerts for ids in others.values()),
     }
