@@ -245,16 +245,17 @@ def main() -> None:
     pipeline, pipeline_stock, pipeline_uvloop, two_workers = run.eps, run_stock.eps, run_uvloop.eps, run_two.eps
     pipeline_gc_default = run_gc_default.eps
 
-    today, what_if = stages["today"], stages["what_if"]
-    today_us, what_if_us = sum(today.values()), sum(what_if.values())
-    whole_us = 1e6 / run.eps_per_worker_core
-    what_if_whole_us = whole_us - (today_us - what_if_us)
     machine = {
         "the worker": run.worker_cpu,
         "redis-server": run.server_cpu["redis"],
         "the Tansu broker": run.server_cpu["broker"],
     }
-    machine_us = sum(machine.values()) / pipeline * 1e6
+    us_an_event = {name: share / pipeline * 1e6 for name, share in machine.items()}
+    machine_us = sum(us_an_event.values())
+    today, what_if = stages["today"], stages["what_if"]
+    today_us, what_if_us = sum(today.values()), sum(what_if.values())
+    whole_us = us_an_event["the worker"]
+    what_if_whole_us = whole_us - (today_us - what_if_us)
     cores = os.cpu_count() or 1
 
     def same(name: str) -> str:
@@ -318,7 +319,7 @@ def main() -> None:
         "",
         "| process | CPU, share of one core | CPU an event |",
         "|---|---:|---:|",
-        *(f"| {name} | {share:.0%} | {share / pipeline * 1e6:.1f} us |" for name, share in machine.items()),
+        *(f"| {name} | {share:.0%} | {us_an_event[name]:.1f} us |" for name, share in machine.items()),
         f"| the three together | {sum(machine.values()):.0%} | {machine_us:.1f} us |",
         "",
         f"The three share this machine's {cores} cores. At these costs they could read at most {cores} /"
@@ -390,8 +391,8 @@ def main() -> None:
         "pipeline_three_shards_eps": round(run_sharded.eps),
         "pipeline_three_shards_eps_per_worker_core": round(run_sharded.eps_per_worker_core),
         "pipeline_eps_per_worker_core": round(run.eps_per_worker_core),
-        "pipeline_redis_cpu_us_per_event": round(run.server_cpu["redis"] / pipeline * 1e6, 2),
-        "pipeline_broker_cpu_us_per_event": round(run.server_cpu["broker"] / pipeline * 1e6, 2),
+        "pipeline_redis_cpu_us_per_event": round(us_an_event["redis-server"], 2),
+        "pipeline_broker_cpu_us_per_event": round(us_an_event["the Tansu broker"], 2),
         "machine_ceiling_eps": round(cores / machine_us * 1e6),
         "stages_us_per_event": round(today_us, 2),
         "stages_what_if_us_per_event": round(what_if_us, 2),
