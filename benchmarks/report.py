@@ -14,10 +14,21 @@ ROOT = Path(__file__).parents[1]
 HEADER = "# Benchmarks\n\nEvery table here is written by the command it names; nothing is typed by hand.\n\n"
 
 
+def boot() -> str:
+    """This machine's boot, in 8 hex digits: which sections and results were measured on one machine.
+
+    The host name does not tell: every machine these benchmarks have run on was called ``vm``, and
+    their speeds differed by about two times. A boot id is new at each boot, so a reboot of one
+    machine reads as another machine, which errs on the safe side.
+    """
+    path = Path("/proc/sys/kernel/random/boot_id")
+    return path.read_text(encoding="ascii").strip().replace("-", "")[:8] if path.exists() else "unknown"
+
+
 def provenance(command: str) -> str:
     redis = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()
     return (
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} ({platform.machine()}, "
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} (boot {boot()}, {platform.machine()}, "
         f"{subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores, "
         f"Python {platform.python_version()}, redis-server {redis[2] if len(redis) > 2 else '?'}) by `{command}`."
     )
@@ -29,7 +40,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 def write_result(name: str, values: dict[str, Any], command: str) -> None:
     """The benchmark's figures for benchmarks/sizing.py, beside the table it wrote."""
     RESULTS.mkdir(exist_ok=True)
-    record = {"command": command, "measured": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", **values}
+    record = {"command": command, "measured": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "boot": boot(), **values}
     (RESULTS / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
 
 

@@ -1,14 +1,19 @@
 """What national volume needs, derived from the measured per-unit figures only.
 
-    .venv/bin/python benchmarks/sizing.py [--events-per-parcel 4] [--master-gib 24] [--fill 0.75] [--parked-days 30]
+    .venv/bin/python benchmarks/sizing.py [--events-per-parcel 4] [--master-gib 24] [--fill 0.75]
+        [--parked-days 30] [--mixed-machines]
+
 Reads benchmarks/results/throughput.json, core.json and shards.json (written by
 benchmarks/throughput.py, core.py and shards.py) and writes the "Sizing" section of BENCHMARKS.md
-with its arithmetic. A Redis master's memory is an assumption, not a measurement: by default this
-machine's 24 GiB, filled to 75% (the rest for fragmentation, replication and the fork of a save).
-The volumes are China's express parcels of 2025 (../shared/DOMAIN.md):
-545 million a day on average, 777 million on the peak day. Events per parcel: DOMAIN.md names four
-(declared, picked up, scanned, exported); the simulated streams have fewer, and the figure is a
-flag.
+with its arithmetic. The three must have been measured on one machine (the boot each result
+records): the machines these benchmarks run on have differed by about two times in speed, and a
+worker figure from one beside a Redis figure from another sizes neither. It refuses to mix them
+unless told to (--mixed-machines), and then says so in the section. A Redis master's memory is an
+assumption, not a measurement: by default this machine's 24 GiB, filled to 75% (the rest for
+fragmentation, replication and the fork of a save). The volumes are China's express parcels of
+2025 (../shared/DOMAIN.md): 545 million a day on average, 777 million on the peak day. Events per
+parcel: DOMAIN.md names four (declared, picked up, scanned, exported); the simulated streams have
+fewer, and the figure is a flag.
 """
 
 from __future__ import annotations
@@ -17,13 +22,40 @@ import argparse
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from report import provenance, read_result, write_section  # noqa: E402 - benchmarks are scripts, not a package
+from report import boot, provenance, read_result, write_section  # noqa: E402 - benchmarks are scripts, not a package
 
 AVERAGE_PARCELS_PER_DAY = 545_000_000
 PEAK_PARCELS_PER_DAY = 777_000_000
 RETENTION_DAYS = 60  # the longest shipped window
+
+
+def boots(sources: dict[str, dict[str, Any]]) -> str:
+    """Each source's machine and time, for a reader: ``name boot X (measured)``."""
+    return ", ".join(f"{name} boot {r.get('boot', 'unknown')} ({r['measured']})" for name, r in sources.items())
+
+
+def one_machine(sources: dict[str, dict[str, Any]]) -> str | None:
+    """The boot all ``sources`` were measured on, or None if they differ or one does not say
+    (results written before they recorded it)."""
+    found = {r.get("boot", "unknown") for r in sources.values()}
+    return next(iter(found)) if len(found) == 1 and "unknown" not in found else None
+
+
+def ladder_redis(throughput: dict[str, Any], redis_eps: int) -> list[str]:
+    """The ladder's own reading of redis-server's CPU beside core.py's, where the ladder recorded it."""
+    us = throughput.get("pipeline_redis_cpu_us_per_event")
+    if us is None:
+        return []
+    return [
+        "",
+        f"Beside it, the ladder's pipeline run spent {us:,.1f} us of redis-server CPU an event"
+        f" ({1e6 / us:,.0f} events per Redis core), against core.py's {1e6 / redis_eps:,.1f} us. The two replay"
+        " different streams through different intakes (their commands above); sizing uses core.py's, whose"
+        " replay spans the 60 days of the longest window.",
+    ]
 
 
 def main() -> None:
@@ -37,8 +69,21 @@ def main() -> None:
         default=30.0,
         help="a shorter life for parcels that never counted (PARCELWATCH_PARKED_TTL), for the last figure",
     )
+    parser.add_argument(
+        "--mixed-machines",
+        action="store_true",
+        help="derive even when the three results were measured on different machines (the section says so)",
+    )
     args = parser.parse_args()
     throughput, core, sharded = read_result("throughput"), read_result("core"), read_result("shards")
+    sources = {"throughput.py": throughput, "core.py": core, "shards.py": sharded}
+    machines = one_machine(sources)
+    if machines is None and not args.mixed_machines:
+        raise SystemExit(
+            f"sizing would mix machines: {boots(sources)}. Machines here have differed by about two times in"
+            f" speed. Re-run on this machine (boot {boot()}) the benchmarks measured elsewhere, with the commands"
+            " their results name, or pass --mixed-machines to derive from them anyway (the section then says so)."
+        )
     epp = args.events_per_parcel
     worker_eps = throughput["pipeline_eps"]
     redis_eps = core["redis_eps_per_core"]
@@ -71,7 +116,14 @@ def main() -> None:
     body = [
         provenance(
             f"python benchmarks/sizing.py --events-per-parcel {epp:g} --master-gib {args.master_gib:g}"
-            f" --fill {args.fill:g} --parked-days {days:g}"
+            f" --fill {args.fill:g} --parked-days {days:g}" + (" --mixed-machines" if args.mixed_machines else "")
+        ),
+        "",
+        (
+            f"All three sources were measured on one machine, boot {machines}."
+            if machines is not None
+            else f"**Mixed machines** (`--mixed-machines`): {boots(sources)}. The machines here have differed"
+            " by about two times in speed, so the worker and Redis counts below mix two speeds."
         ),
         "",
         f"From `{throughput['command']}` ({throughput['measured']}): one worker, full pipeline, "
@@ -80,6 +132,7 @@ def main() -> None:
         f"{bytes_per_parcel:,.0f} bytes of Redis per parcel retained "
         f"({core['entities_per_parcel']:.2f} windowed entities per parcel, "
         f"{core['redis_bytes_per_entity']:,.0f} bytes per entity).",
+        *ladder_redis(throughput, redis_eps),
         "",
         "| volume | events/s | workers | partitions (power of two >= workers) | Redis masters (CPU) |",
         "|---|---|---|---|---|",
