@@ -50,7 +50,7 @@ from streams.simulate import simulate
 
 sys.path.insert(0, str(Path(__file__).parent))
 from local import CpuShares, local_servers  # noqa: E402 - benchmarks are scripts, not a package
-from report import provenance, read_result, write_result, write_section  # noqa: E402
+from report import boot, boots, provenance, read_result, write_result, write_section  # noqa: E402
 
 FAUST_FETCH_WAIT_MS = 1500  # fixed in faust/transport/drivers/aiokafka.py (_create_worker_consumer)
 DEFAULT_PARTITIONS = Settings.model_fields["partitions"].default
@@ -367,6 +367,11 @@ def main() -> None:
         help=f"partitions of the topics (default {DEFAULT_PARTITIONS}, as in the other benchmarks); another count"
         " writes a section and a result of its own",
     )
+    parser.add_argument(
+        "--mixed-machines",
+        action="store_true",
+        help="go on when benchmarks/results/throughput.json was measured on another machine (the section says so)",
+    )
     args = parser.parse_args()
     if args.partitions < 1:
         parser.error("--partitions must be at least 1")
@@ -381,7 +386,16 @@ def main() -> None:
         parser.error("--lingers: a linger is at least 0 ms")
     if unknown := set(consumers) - {"eager", "stock"}:
         parser.error(f"--consumers: unknown {sorted(unknown)}; the consumers are eager and stock")
-    ladder = read_result("throughput")["pipeline_eps"]
+    throughput = read_result("throughput")
+    elsewhere = throughput.get("boot") != boot()
+    if elsewhere and not args.mixed_machines:
+        raise SystemExit(
+            f"benchmarks/results/throughput.json was measured on another machine"
+            f" ({boots({'throughput.py': throughput})}; this is boot {boot()}), and the rates here derive from it."
+            f" Machines here have differed by about two times in speed. Run `{throughput['command']}` on this"
+            " machine first, or pass --mixed-machines to go on anyway (the section then says so)."
+        )
+    ladder = throughput["pipeline_eps"]
     # The ladder times a worker alone with a topic filled beforehand; here a publisher shares the cores.
     live = live_maximum(ladder, args.max_seconds, args.lateness, withins[0], consumers[0], args.partitions, lingers[0])
     measured = min(ladder, live)
@@ -409,10 +423,14 @@ def main() -> None:
         f" --lateness {args.lateness} --batch-within {args.batch_within} --consumers {args.consumers}"
         f" --max-seconds {args.max_seconds:g} --lingers {args.lingers}"
         + ("" if args.partitions == DEFAULT_PARTITIONS else f" --partitions {args.partitions}")
+        + (" --mixed-machines" if args.mixed_machines else "")
     )
     # Tansu's memory engine costs more the more partitions it serves (the broker-alone table): a
     # deployment sized at fewer partitions (benchmarks/sizing.py) is measured beside the default.
     title, result = "Latency: event to alert at a steady rate", "latency"
+    ladder_source = f"{throughput['measured']}, " + (
+        f"**on another machine**, boot {throughput.get('boot', 'unknown')}" if elsewhere else "on this machine"
+    )
     if args.partitions != DEFAULT_PARTITIONS:
         title, result = f"{title}, {args.partitions} partitions", f"{result}_{args.partitions}_partitions"
     write_section(
@@ -425,10 +443,10 @@ def main() -> None:
             f" measured maximum, {measured:,.0f} events/s,"
             " on fresh servers. The maximum is the lesser of two measured rates: the pipeline's"
             f" {ladder:,} events/s in benchmarks/results/throughput.json (a worker alone reading a topic filled"
-            f" beforehand) and {live:,.0f} events/s, the rate a live worker ({consumers[0]} consumer, batch within"
-            f" {withins[0]:g} s) kept up with, its committed offsets counted over the second half of"
-            f" {args.max_seconds:g} s while events were published at the ladder's rate by a publisher on the same"
-            f" cores, its producer lingering {lingers[0]} ms. The publisher shares this machine's 2 cores"
+            f" beforehand; {ladder_source}) and {live:,.0f} events/s, the rate a live worker ({consumers[0]}"
+            f" consumer, batch within {withins[0]:g} s) kept up with, its committed offsets counted over the second"
+            f" half of {args.max_seconds:g} s while events were published at the ladder's rate by a publisher on the"
+            f" same cores, its producer lingering {lingers[0]} ms. The publisher shares this machine's 2 cores"
             " with the worker, Redis and the broker. Publishing goes on for the lateness plus twice the idle"
             " timeout beyond that, as a live stream goes on, and only alerts whose last event came in the"
             " measured period count: without later events, the last second's ends would wait for the idle"

@@ -52,6 +52,18 @@ def read_result(name: str) -> dict[str, Any]:
     return data
 
 
+def boots(sources: dict[str, dict[str, Any]]) -> str:
+    """Each source's machine and time, for a reader: ``name boot X (measured)``."""
+    return ", ".join(f"{name} boot {r.get('boot', 'unknown')} ({r['measured']})" for name, r in sources.items())
+
+
+def one_machine(sources: dict[str, dict[str, Any]]) -> str | None:
+    """The boot all ``sources`` were measured on, or None if they differ or one does not say
+    (results written before they recorded it)."""
+    found = {r.get("boot", "unknown") for r in sources.values()}
+    return next(iter(found)) if len(found) == 1 and "unknown" not in found else None
+
+
 def write_section(title: str, body: list[str]) -> None:
     """Replace (or append) the section headed ``## title`` and echo it."""
     heading = f"## {title}"

@@ -25,23 +25,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from report import boot, provenance, read_result, write_section  # noqa: E402 - benchmarks are scripts, not a package
+from report import boot, boots, one_machine, provenance, read_result, write_section  # noqa: E402 - benchmarks are scripts, not a package
 
 AVERAGE_PARCELS_PER_DAY = 545_000_000
 PEAK_PARCELS_PER_DAY = 777_000_000
 RETENTION_DAYS = 60  # the longest shipped window
-
-
-def boots(sources: dict[str, dict[str, Any]]) -> str:
-    """Each source's machine and time, for a reader: ``name boot X (measured)``."""
-    return ", ".join(f"{name} boot {r.get('boot', 'unknown')} ({r['measured']})" for name, r in sources.items())
-
-
-def one_machine(sources: dict[str, dict[str, Any]]) -> str | None:
-    """The boot all ``sources`` were measured on, or None if they differ or one does not say
-    (results written before they recorded it)."""
-    found = {r.get("boot", "unknown") for r in sources.values()}
-    return next(iter(found)) if len(found) == 1 and "unknown" not in found else None
 
 
 def ladder_redis(throughput: dict[str, Any], redis_eps: int) -> list[str]:
