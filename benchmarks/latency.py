@@ -50,7 +50,7 @@ from streams.simulate import simulate
 
 sys.path.insert(0, str(Path(__file__).parent))
 from local import CpuShares, local_servers  # noqa: E402 - benchmarks are scripts, not a package
-from report import boot, boots, one_machine, provenance, read_result, write_result, write_section  # noqa: E402
+from report import boot, provenance, read_result, require_one_machine, write_result, write_section  # noqa: E402
 
 FAUST_FETCH_WAIT_MS = 1500  # fixed in faust/transport/drivers/aiokafka.py (_create_worker_consumer)
 DEFAULT_PARTITIONS = Settings.model_fields["partitions"].default
@@ -387,15 +387,12 @@ def main() -> None:
     if unknown := set(consumers) - {"eager", "stock"}:
         parser.error(f"--consumers: unknown {sorted(unknown)}; the consumers are eager and stock")
     throughput = read_result("throughput")
-    # a machine that cannot say its boot never matches, as in sizing.py
-    elsewhere = one_machine({"throughput.py": throughput, "latency.py": {"boot": boot(), "measured": "now"}}) is None
-    if elsewhere and not args.mixed_machines:
-        raise SystemExit(
-            f"benchmarks/results/throughput.json was measured on another machine"
-            f" ({boots({'throughput.py': throughput})}; this is boot {boot()}), and the rates here derive from it."
-            f" Machines here have differed by about two times in speed. Run `{throughput['command']}` on this"
-            " machine first, or pass --mixed-machines to go on anyway (the section then says so)."
-        )
+    # the rates here derive from the ladder's: it must have run on this machine
+    this_run = {"boot": boot(), "measured": "now"}
+    elsewhere = (
+        require_one_machine("latency.py", {"throughput.py": throughput, "this run": this_run}, args.mixed_machines)
+        is None
+    )
     ladder = throughput["pipeline_eps"]
     # The ladder times a worker alone with a topic filled beforehand; here a publisher shares the cores.
     live = live_maximum(ladder, args.max_seconds, args.lateness, withins[0], consumers[0], args.partitions, lingers[0])

@@ -64,6 +64,23 @@ def one_machine(sources: dict[str, dict[str, Any]]) -> str | None:
     return next(iter(found)) if len(found) == 1 and "unknown" not in found else None
 
 
+def require_one_machine(user: str, sources: dict[str, dict[str, Any]], mixed_allowed: bool) -> str | None:
+    """:func:`one_machine` of ``sources``; when they differ and ``mixed_allowed`` (--mixed-machines) is
+    not given, exit naming each source's machine and the commands to run again here."""
+    machine = one_machine(sources)
+    if machine is None and not mixed_allowed:
+        here = boot()
+        again = "; ".join(
+            f"`{r['command']}`" for r in sources.values() if "command" in r and r.get("boot", "unknown") != here
+        )
+        raise SystemExit(
+            f"{user} would build on figures from different machines: {boots(sources)}. Machines here have"
+            f" differed by about two times in speed. Run again on this machine (boot {here}): {again}; or pass"
+            " --mixed-machines to go on anyway (the section then says so)."
+        )
+    return machine
+
+
 def write_section(title: str, body: list[str]) -> None:
     """Replace (or append) the section headed ``## title`` and echo it."""
     heading = f"## {title}"

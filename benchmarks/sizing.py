@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from report import boot, boots, one_machine, provenance, read_result, write_section  # noqa: E402 - benchmarks are scripts, not a package
+from report import boots, provenance, read_result, require_one_machine, write_section  # noqa: E402 - benchmarks are scripts, not a package
 
 AVERAGE_PARCELS_PER_DAY = 545_000_000
 PEAK_PARCELS_PER_DAY = 777_000_000
@@ -65,13 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     throughput, core, sharded = read_result("throughput"), read_result("core"), read_result("shards")
     sources = {"throughput.py": throughput, "core.py": core, "shards.py": sharded}
-    machines = one_machine(sources)
-    if machines is None and not args.mixed_machines:
-        raise SystemExit(
-            f"sizing would mix machines: {boots(sources)}. Machines here have differed by about two times in"
-            f" speed. Re-run on this machine (boot {boot()}) the benchmarks measured elsewhere, with the commands"
-            " their results name, or pass --mixed-machines to derive from them anyway (the section then says so)."
-        )
+    machines = require_one_machine("sizing.py", sources, args.mixed_machines)
     epp = args.events_per_parcel
     worker_eps = throughput["pipeline_eps"]
     redis_eps = core["redis_eps_per_core"]
