@@ -1,0 +1,259 @@
+"""Where a worker's CPU goes, sampled by py-spy: one ``parcelwatch worker`` over the ladder's stream.
+
+    .venv/bin/python benchmarks/worker_profile.py [--events 500000] [--rate 100] [--keep PROFILE.txt]
+
+The stream is benchmarks/throughput.py's (``publish_stream``), on a Tansu broker and a redis-server of
+its own. Once the worker has committed its first offsets, ``py-spy record --gil`` samples it (every
+thread, only while it holds the interpreter lock: Python at work, not waiting) until it has
+committed every event. Each sample goes to the part of the worker that its innermost frame of
+known code belongs to (``PARTS``): a sample in ``re`` called from detectors/entities.py counts as
+linking, one in asyncio called from redis-py as the store call. The worker's CPU time and its
+committed events over the same span give the CPU an event, which each part's share divides. The
+parts are those of the ladder's split of a worker's cost (BENCHMARKS.md, "Throughput ladder"), read
+from one profile rather than from probes run apart. Writes its tables into BENCHMARKS.md.
+
+The profiler pauses the worker at each sample, so the worker reads more slowly than in the ladder;
+the shares are what this measures, not the speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import detectors
+import streams
+from streams.replay import committed_progress, settings_env, start_worker
+
+sys.path.insert(0, str(Path(__file__).parent))
+from local import CpuShares, local_servers  # noqa: E402 - benchmarks are scripts, not a package
+from report import provenance, write_section  # noqa: E402
+from throughput import publish_stream  # noqa: E402
+
+DETECTORS = str(Path(detectors.__file__).parent) + "/"
+STREAMS = str(Path(streams.__file__).parent) + "/"
+
+# (part, marks), in the order shown. A frame ("function (path:line)"; py-spy names a file from its
+# package on, and a method with its class) belongs to a part when its file starts with one of the
+# part's marks, and, for a mark given as (file, functions), its function is one of them or is
+# defined inside one.
+# Modules any part calls (re, unicodedata, functools, hashlib, numpy, json) belong to none: their
+# samples go to the caller. pipeline.py and store_redis.py hold more than one part each.
+Mark = str | tuple[str, frozenset[str]]
+PARTS: tuple[tuple[str, tuple[Mark, ...]], ...] = (
+    (
+        "getting events: Faust, aiokafka and the intake (fetch, messages, acknowledging, commits)",
+        ("faust/", "aiokafka/", "mode/", "streams/eager_consumer.py", "streams/batch_intake.py"),
+    ),
+    (
+        "1. parse (the one pass; the schema's way for what it refuses)",
+        ("detectors/wire.py", "detectors/validation.py"),
+    ),
+    ("2. score", ("detectors/scoring.py", "detectors/reference.py", "detectors/descriptions.py")),
+    (
+        "3. link entities (normalise, key), clusters' entries, suspect parcels' details",
+        (
+            "detectors/entities.py",
+            "detectors/clusters.py",
+            "detectors/parcel_store.py",
+            ("detectors/pipeline.py", frozenset({"entity_updates", "parcel_update"})),
+        ),
+    ),
+    (
+        "4. the store's request (rows and entities encoded)",
+        (
+            (
+                "detectors/store_redis.py",
+                frozenset({"RedisWindowStore.prepare", "RedisWindowStore._request", "_row", "_entity_json"}),
+            ),
+        ),
+    ),
+    (
+        "the store call, client side (redis-py, the reply read back)",
+        ("redis/", "detectors/store_redis.py", "detectors/store.py", "detectors/windows.py"),
+    ),
+    (
+        "alerts and evidence (documents, the alert and parcel stores)",
+        ("detectors/alerts.py", "detectors/alert_store.py", "detectors/pipeline.py"),
+    ),
+    ("metrics (prometheus_client)", ("prometheus_client/", "streams/metrics.py")),
+    ("the worker's own loop (streams/: staging, clock, retries, publishing)", ("streams/",)),
+)
+REST = "the event loops' own work (asyncio's dispatch, in both of the worker's threads) and the rest"
+# Where a task's step starts: a walk outwards that reaches one has left the code the step ran. Past
+# it lie only the loop and what started it (mode's worker, Faust's consumer thread).
+_LOOP = ("asyncio/events.py", "Handle._run")
+
+
+def _belongs(function: str, path: str, mark: Mark) -> bool:
+    if isinstance(mark, str):
+        return path.startswith(mark)
+    where, functions = mark
+    return path.startswith(where) and function.split(".<locals>")[0] in functions
+
+
+def part_of(frames: list[str]) -> str:
+    """The part of the innermost frame that belongs to one (frames: outermost first)."""
+    for frame in reversed(frames):
+        function, _, path = frame.partition(" (")
+        path = _short(path)
+        if (path.startswith(_LOOP[0]), function) == (True, _LOOP[1]):
+            return REST
+        for part, marks in PARTS:
+            if any(_belongs(function, path, mark) for mark in marks):
+                return part
+    return REST
+
+
+def read_samples(raw: Path) -> list[tuple[list[str], int]]:
+    """py-spy's ``--format raw``: one line per distinct stack, ``frame;frame;... count``."""
+    samples = []
+    for line in raw.read_text(encoding="utf-8").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack:
+            samples.append((stack.split(";"), int(count)))
+    return samples
+
+
+def tally(
+    samples: Iterable[tuple[list[str], int]],
+) -> tuple[collections.Counter[str], collections.Counter[tuple[str, str]]]:
+    """Samples per part, and per innermost function (``function (file)``, without the line) and the
+    part its samples went to."""
+    parts: collections.Counter[str] = collections.Counter()
+    leaves: collections.Counter[tuple[str, str]] = collections.Counter()
+    for frames, count in samples:
+        part = part_of(frames)
+        parts[part] += count
+        function, _, path = frames[-1].partition(" (")
+        leaves[(f"{function} ({_short(path.rsplit(':', 1)[0])})", part)] += count
+    return parts, leaves
+
+
+def _short(path: str) -> str:
+    """A frame's file as a reader knows it: from the package on."""
+    for root in (DETECTORS, STREAMS):
+        if path.startswith(root):
+            return Path(root).name + "/" + path.removeprefix(root)
+    return re.sub(r"^.*/(site-packages|lib/python3\.\d+)/", "", path)
+
+
+def py_spy() -> str:
+    found = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(found).exists():
+        raise SystemExit("py-spy is not installed: `bash setup.sh` installs it (requirements.lock, the dev extras)")
+    return found
+
+
+def profile_worker(events: int, rate: int, work: Path) -> tuple[Path, float, float, float]:
+    """Run the worker over ``events`` published events under py-spy; the raw profile, the events
+    committed while sampled, the seconds and the worker's CPU share of one core over that span."""
+    raw = work / "profile.txt"
+    with contextlib.ExitStack() as stack:
+        settings, _, _ = local_servers(stack, work, app_id="bench-profile")
+        publish_stream(settings, work, events)
+        env = settings_env(settings) | {"PARCELWATCH_DATA_DIR": str(work / "worker")}
+        log = work / "worker.log"
+        worker = start_worker(stack, env, log)
+        while (first := asyncio.run(committed_progress(settings))[0]) == 0:
+            if worker.poll() is not None:
+                raise SystemExit(f"the worker exited with code {worker.returncode}; see {log}")
+            time.sleep(0.2)
+        spy = subprocess.Popen(  # noqa: S603 - py-spy, our own arguments
+            [py_spy(), "record", "--pid", str(worker.pid), "--rate", str(rate), "--gil", "--format", "raw"]
+            + ["--output", str(raw)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        started, cpu = time.perf_counter(), CpuShares({"worker": worker.pid})
+        done = first
+        while done < events:
+            time.sleep(0.5)
+            if spy.poll() is not None:
+                raise SystemExit(f"py-spy stopped (exit {spy.returncode}): {spy.stderr.read().decode()[-1000:]}")
+            if worker.poll() is not None:
+                raise SystemExit(f"the worker exited with code {worker.returncode}; see {log}")
+            done = asyncio.run(committed_progress(settings))[0]
+            print(f"\rcommitted {done:,} of {events:,}", end="", file=sys.stderr, flush=True)
+        seconds, share = time.perf_counter() - started, cpu.read()["worker"]
+        print(file=sys.stderr)
+        spy.send_signal(signal.SIGINT)  # py-spy writes its profile and exits
+        if spy.wait(timeout=120) != 0 or not raw.exists():
+            raise SystemExit(f"py-spy wrote no profile (exit {spy.returncode}): {spy.stderr.read().decode()[-1000:]}")
+    return raw, done - first, seconds, share
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=500_000)
+    parser.add_argument("--rate", type=int, default=100, help="samples a second (py-spy --rate)")
+    parser.add_argument(
+        "--keep", type=Path, help="also copy py-spy's raw profile there (for a flame graph: flamegraph.pl, speedscope)"
+    )
+    args = parser.parse_args()
+    if args.events < 100_000:
+        parser.error("--events must be at least 100000: the worker's start-up would weigh on the profile")
+    with tempfile.TemporaryDirectory(prefix="pw-profile-") as tmp:
+        raw, events, seconds, share = profile_worker(args.events, args.rate, Path(tmp))
+        parts, leaves = tally(read_samples(raw))
+        if args.keep:
+            shutil.copyfile(raw, args.keep)
+    total = sum(parts.values())
+    if total == 0:
+        raise SystemExit("py-spy took no samples: is the worker allowed to be traced (ptrace)?")
+    # Every event is got, parsed, scored, linked and encoded: a part with none of the samples means
+    # its marks no longer name the code that does it (a file or function renamed), not that it is free.
+    unseen = [part for part, _ in PARTS[:5] if not parts[part]]
+    if unseen:
+        raise SystemExit(f"no samples for {unseen}: update PARTS in benchmarks/worker_profile.py to the code's names")
+    us_an_event = share * seconds / events * 1e6
+    order = [part for part, _ in PARTS] + [REST]
+    write_section(
+        "Where a worker's time goes (py-spy)",
+        [
+            provenance(f"python benchmarks/worker_profile.py --events {args.events} --rate {args.rate}"),
+            f"One `parcelwatch worker` over {args.events:,} events of the throughput ladder's stream (8 partitions,"
+            f" its own Tansu broker and redis-server), sampled by `py-spy record --gil --rate {args.rate}` from its"
+            f" first committed offsets to its last: {events:,} events in {seconds:.1f} s under the profiler"
+            f" ({events / seconds:,.0f} events/s; py-spy pauses the worker at each sample), {total:,} samples while"
+            f" it held the interpreter lock. Its CPU over the same span was {share:.0%} of a core,"
+            f" {us_an_event:.1f} us an event.",
+            "",
+            "Each sample counts for the part its innermost frame of known code belongs to (`PARTS` in"
+            " benchmarks/worker_profile.py): a sample in `re` called from linking counts as linking. The us an event"
+            " are each part's share of the worker's CPU an event: shares of samples taken with the lock held,"
+            " applied to all of the worker's CPU, so read them as approximate.",
+            "",
+            "| part | samples | share | about us an event |",
+            "|---|---:|---:|---:|",
+            *[
+                f"| {part} | {parts[part]:,} | {parts[part] / total:.1%} | {parts[part] / total * us_an_event:.1f} |"
+                for part in order
+            ],
+            "",
+            "The functions with the most samples of their own (innermost frame; a C function shows as the"
+            " Python function that called it):",
+            "",
+            "| function | share | part |",
+            "|---|---:|---|",
+            *[
+                f"| `{name}` | {count / total:.1%} | {part.split(' (')[0].split(':')[0]} |"
+                for (name, part), count in leaves.most_common(15)
+            ],
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()
