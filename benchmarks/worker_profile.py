@@ -8,9 +8,10 @@ thread, only while it holds the interpreter lock: Python at work, not waiting) u
 committed every event. Each sample goes to the part of the worker that its innermost frame of
 known code belongs to (``PARTS``): a sample in ``re`` called from detectors/entities.py counts as
 linking, one in asyncio called from redis-py as the store call. The worker's CPU time and its
-committed events over the same span give the CPU an event, which each part's share divides. The
-parts are those of the ladder's split of a worker's cost (BENCHMARKS.md, "Throughput ladder"), read
-from one profile rather than from probes run apart. Writes its tables into BENCHMARKS.md.
+committed events over the same span give the CPU an event, which the parts share as they share the
+samples. The parts refine the ladder's split of a worker's cost (BENCHMARKS.md, "Throughput ladder":
+getting its events, the detector's four stages, the rest), read from one profile of the worker
+rather than from probes run apart. Writes its tables into BENCHMARKS.md.
 
 The profiler pauses the worker at each sample, so the worker reads more slowly than in the ladder;
 the shares are what this measures, not the speed.
@@ -35,6 +36,7 @@ from pathlib import Path
 import detectors
 import streams
 from streams.replay import committed_progress, settings_env, start_worker
+from streams.servers import spawn
 
 sys.path.insert(0, str(Path(__file__).parent))
 from local import CpuShares, local_servers  # noqa: E402 - benchmarks are scripts, not a package
@@ -91,9 +93,6 @@ PARTS: tuple[tuple[str, tuple[Mark, ...]], ...] = (
     ("the worker's own loop (streams/: staging, clock, retries, publishing)", ("streams/",)),
 )
 REST = "the event loops' own work (asyncio's dispatch, in both of the worker's threads) and the rest"
-# Where a task's step starts: a walk outwards that reaches one has left the code the step ran. Past
-# it lie only the loop and what started it (mode's worker, Faust's consumer thread).
-_LOOP = ("asyncio/events.py", "Handle._run")
 
 
 def _belongs(function: str, path: str, mark: Mark) -> bool:
@@ -108,7 +107,9 @@ def part_of(frames: list[str]) -> str:
     for frame in reversed(frames):
         function, _, path = frame.partition(" (")
         path = _short(path)
-        if (path.startswith(_LOOP[0]), function) == (True, _LOOP[1]):
+        # Where a task's step starts: past it lie only the loop and what started it (mode's worker,
+        # Faust's consumer thread), which would otherwise count as getting events.
+        if function == "Handle._run" and path.startswith("asyncio/events.py"):
             return REST
         for part, marks in PARTS:
             if any(_belongs(function, path, mark) for mark in marks):
@@ -156,10 +157,10 @@ def py_spy() -> str:
     return found
 
 
-def profile_worker(events: int, rate: int, work: Path) -> tuple[Path, float, float, float]:
+def profile_worker(events: int, rate: int, work: Path) -> tuple[Path, int, float, float]:
     """Run the worker over ``events`` published events under py-spy; the raw profile, the events
     committed while sampled, the seconds and the worker's CPU share of one core over that span."""
-    raw = work / "profile.txt"
+    raw, spy_log = work / "profile.txt", work / "py-spy.log"
     with contextlib.ExitStack() as stack:
         settings, _, _ = local_servers(stack, work, app_id="bench-profile")
         publish_stream(settings, work, events)
@@ -170,18 +171,21 @@ def profile_worker(events: int, rate: int, work: Path) -> tuple[Path, float, flo
             if worker.poll() is not None:
                 raise SystemExit(f"the worker exited with code {worker.returncode}; see {log}")
             time.sleep(0.2)
-        spy = subprocess.Popen(  # noqa: S603 - py-spy, our own arguments
+        # Its messages go to a file: a pipe nobody reads until the end could fill and hold py-spy up.
+        # Stopped with the stack if this ends early; at the end it is stopped below, and writes its profile.
+        spy = spawn(
+            stack,
             [py_spy(), "record", "--pid", str(worker.pid), "--rate", str(rate), "--gil", "--format", "raw"]
             + ["--output", str(raw)],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=stack.enter_context(spy_log.open("wb")),
         )
         started, cpu = time.perf_counter(), CpuShares({"worker": worker.pid})
         done = first
         while done < events:
             time.sleep(0.5)
             if spy.poll() is not None:
-                raise SystemExit(f"py-spy stopped (exit {spy.returncode}): {spy.stderr.read().decode()[-1000:]}")
+                raise SystemExit(f"py-spy stopped (exit {spy.returncode}): {_tail(spy_log)}")
             if worker.poll() is not None:
                 raise SystemExit(f"the worker exited with code {worker.returncode}; see {log}")
             done = asyncio.run(committed_progress(settings))[0]
@@ -190,8 +194,12 @@ def profile_worker(events: int, rate: int, work: Path) -> tuple[Path, float, flo
         print(file=sys.stderr)
         spy.send_signal(signal.SIGINT)  # py-spy writes its profile and exits
         if spy.wait(timeout=120) != 0 or not raw.exists():
-            raise SystemExit(f"py-spy wrote no profile (exit {spy.returncode}): {spy.stderr.read().decode()[-1000:]}")
+            raise SystemExit(f"py-spy wrote no profile (exit {spy.returncode}): {_tail(spy_log)}")
     return raw, done - first, seconds, share
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(encoding="utf-8", errors="replace")[-1000:]
 
 
 def main() -> None:
@@ -243,7 +251,7 @@ def main() -> None:
             ],
             "",
             "The functions with the most samples of their own (innermost frame; a C function shows as the"
-            " Python function that called it):",
+            " Python function that called it, and a garbage collection as the one whose allocation set it off):",
             "",
             "| function | share | part |",
             "|---|---:|---|",
