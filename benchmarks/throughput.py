@@ -36,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
@@ -137,10 +137,17 @@ class PipelineRun(NamedTuple):
 
 
 def pipeline_rung(
-    settings: Settings, events: int, work: Path, workers: int = 1, servers: Mapping[str, int] | None = None
+    settings: Settings,
+    events: int,
+    work: Path,
+    workers: int = 1,
+    servers: Mapping[str, int] | None = None,
+    beside: Callable[[int], contextlib.AbstractContextManager[object]] | None = None,
 ) -> PipelineRun:
     """From the first committed offset to the last: the workers' start-up is not counted. ``servers``:
-    name -> pid of servers whose CPU over the same span to report beside the workers'."""
+    name -> pid of servers whose CPU over the same span to report beside the workers'. ``beside``:
+    given the first worker's pid, what runs over the timed span (a profiler): entered when the span
+    starts, left once it has been read."""
     with contextlib.ExitStack() as stack:
         running = []
         for n in range(workers):
@@ -157,6 +164,8 @@ def pipeline_rung(
             if done and not first_t:
                 first_done, first_t = done, time.perf_counter()
                 worker_pids = {f"worker {n}": worker.pid for n, worker in enumerate(running)}
+                if beside is not None:
+                    stack.enter_context(beside(running[0].pid))  # left before the workers are stopped
                 cpu = CpuShares(worker_pids | dict(servers or {}))
             if done >= events:
                 rate = (done - first_done) / (time.perf_counter() - first_t)

@@ -20,7 +20,6 @@ the shares are what this measures, not the speed.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import collections
 import contextlib
 import re
@@ -29,19 +28,17 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import detectors
 import streams
-from streams.replay import committed_progress, settings_env, start_worker
 from streams.servers import spawn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from local import CpuShares, local_servers  # noqa: E402 - benchmarks are scripts, not a package
+from local import local_servers  # noqa: E402 - benchmarks are scripts, not a package
 from report import provenance, write_section  # noqa: E402
-from throughput import publish_stream  # noqa: E402
+from throughput import PipelineRun, pipeline_rung, publish_stream  # noqa: E402
 
 DETECTORS = str(Path(detectors.__file__).parent) + "/"
 STREAMS = str(Path(streams.__file__).parent) + "/"
@@ -157,49 +154,40 @@ def py_spy() -> str:
     return found
 
 
-def profile_worker(events: int, rate: int, work: Path) -> tuple[Path, int, float, float]:
-    """Run the worker over ``events`` published events under py-spy; the raw profile, the events
-    committed while sampled, the seconds and the worker's CPU share of one core over that span."""
-    raw, spy_log = work / "profile.txt", work / "py-spy.log"
-    with contextlib.ExitStack() as stack:
-        settings, _, _ = local_servers(stack, work, app_id="bench-profile")
-        publish_stream(settings, work, events)
-        env = settings_env(settings) | {"PARCELWATCH_DATA_DIR": str(work / "worker")}
-        log = work / "worker.log"
-        worker = start_worker(stack, env, log)
-        while (first := asyncio.run(committed_progress(settings))[0]) == 0:
-            if worker.poll() is not None:
-                raise SystemExit(f"the worker exited with code {worker.returncode}; see {log}")
-            time.sleep(0.2)
-        # Its messages go to a file: a pipe nobody reads until the end could fill and hold py-spy up.
-        # Stopped with the stack if this ends early; at the end it is stopped below, and writes its profile.
+@contextlib.contextmanager
+def py_spy_on(pid: int, rate: int, raw: Path, log: Path) -> Iterator[None]:
+    """py-spy sampling process ``pid`` while the block runs; its raw profile written to ``raw`` at the end."""
+    # Its messages go to a file: a pipe nobody reads until the end could fill and hold py-spy up.
+    # Stopped with the stack if the block fails; at the end it is stopped below, and writes its profile.
+    with contextlib.ExitStack() as stack, log.open("wb") as messages:
         spy = spawn(
             stack,
-            [py_spy(), "record", "--pid", str(worker.pid), "--rate", str(rate), "--gil", "--format", "raw"]
+            [py_spy(), "record", "--pid", str(pid), "--rate", str(rate), "--gil", "--format", "raw"]
             + ["--output", str(raw)],
             stdout=subprocess.DEVNULL,
-            stderr=stack.enter_context(spy_log.open("wb")),
+            stderr=messages,
         )
-        started, cpu = time.perf_counter(), CpuShares({"worker": worker.pid})
-        done = first
-        while done < events:
-            time.sleep(0.5)
-            if spy.poll() is not None:
-                raise SystemExit(f"py-spy stopped (exit {spy.returncode}): {_tail(spy_log)}")
-            if worker.poll() is not None:
-                raise SystemExit(f"the worker exited with code {worker.returncode}; see {log}")
-            done = asyncio.run(committed_progress(settings))[0]
-            print(f"\rcommitted {done:,} of {events:,}", end="", file=sys.stderr, flush=True)
-        seconds, share = time.perf_counter() - started, cpu.read()["worker"]
-        print(file=sys.stderr)
+        yield
+        if spy.poll() is not None:
+            raise SystemExit(f"py-spy stopped before the worker's last event (exit {spy.returncode}): {_tail(log)}")
         spy.send_signal(signal.SIGINT)  # py-spy writes its profile and exits
         if spy.wait(timeout=120) != 0 or not raw.exists():
-            raise SystemExit(f"py-spy wrote no profile (exit {spy.returncode}): {_tail(spy_log)}")
-    return raw, done - first, seconds, share
+            raise SystemExit(f"py-spy wrote no profile (exit {spy.returncode}): {_tail(log)}")
 
 
 def _tail(log: Path) -> str:
     return log.read_text(encoding="utf-8", errors="replace")[-1000:]
+
+
+def profile_worker(events: int, rate: int, work: Path) -> tuple[Path, PipelineRun]:
+    """The ladder's pipeline rung over ``events`` published events, with py-spy on its worker over
+    the timed span; the raw profile and the rung's figures."""
+    raw = work / "profile.txt"
+    with contextlib.ExitStack() as stack:
+        settings, _, _ = local_servers(stack, work, app_id="bench-profile")
+        publish_stream(settings, work, events)
+        run = pipeline_rung(settings, events, work, beside=lambda pid: py_spy_on(pid, rate, raw, work / "py-spy.log"))
+    return raw, run
 
 
 def main() -> None:
@@ -213,7 +201,7 @@ def main() -> None:
     if args.events < 100_000:
         parser.error("--events must be at least 100000: the worker's start-up would weigh on the profile")
     with tempfile.TemporaryDirectory(prefix="pw-profile-") as tmp:
-        raw, events, seconds, share = profile_worker(args.events, args.rate, Path(tmp))
+        raw, run = profile_worker(args.events, args.rate, Path(tmp))
         parts, leaves = tally(read_samples(raw))
         if args.keep:
             shutil.copyfile(raw, args.keep)
@@ -225,7 +213,7 @@ def main() -> None:
     unseen = [part for part, _ in PARTS[:5] if not parts[part]]
     if unseen:
         raise SystemExit(f"no samples for {unseen}: update PARTS in benchmarks/worker_profile.py to the code's names")
-    us_an_event = share * seconds / events * 1e6
+    us_an_event = 1e6 / run.eps_per_worker_core
     order = [part for part, _ in PARTS] + [REST]
     write_section(
         "Where a worker's time goes (py-spy)",
@@ -233,10 +221,10 @@ def main() -> None:
             provenance(f"python benchmarks/worker_profile.py --events {args.events} --rate {args.rate}"),
             f"One `parcelwatch worker` over {args.events:,} events of the throughput ladder's stream (8 partitions,"
             f" its own Tansu broker and redis-server), sampled by `py-spy record --gil --rate {args.rate}` from its"
-            f" first committed offsets to its last: {events:,} events in {seconds:.1f} s under the profiler"
-            f" ({events / seconds:,.0f} events/s; py-spy pauses the worker at each sample), {total:,} samples while"
-            f" it held the interpreter lock. Its CPU over the same span was {share:.0%} of a core,"
-            f" {us_an_event:.1f} us an event.",
+            f" first committed offsets to its last (the throughput ladder's pipeline rung, timed the same way):"
+            f" {run.eps:,.0f} events/s under the profiler (py-spy pauses the worker at each sample), {total:,}"
+            f" samples while it held the interpreter lock. Its CPU over the same span was {run.worker_cpu:.0%} of a"
+            f" core, {us_an_event:.1f} us an event.",
             "",
             "Each sample counts for the part its innermost frame of known code belongs to (`PARTS` in"
             " benchmarks/worker_profile.py): a sample in `re` called from linking counts as linking. The us an event"
