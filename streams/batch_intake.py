@@ -56,7 +56,7 @@ class _InHand:
     messages (``Consumer._unacked_messages``, a weak set), there while a batch is in hand.
 
     ``Consumer.wait_empty`` (a rebalance, a stop) commits and waits until that set holds nothing
-    that is not ``acked``, as it did while the intake tracked each message it buffered.
+    that is not ``acked``: the batches in hand are waited for as each message Faust tracks is.
     """
 
     __slots__ = ("__weakref__", "count")
@@ -71,6 +71,9 @@ class _InHand:
     @property
     def refcount(self) -> int:  # what wait_empty logs of each entry it is still waiting for
         return self.count
+
+    def __repr__(self) -> str:
+        return f"<the batch intake: {self.count} records taken, not yet acknowledged>"
 
 
 def acknowledge_offsets(consumer: Any, topic: str, records: Sequence[Any]) -> None:
