@@ -17,7 +17,9 @@
    split into getting its events (the intake probe), the detector's own stages (core_stages.py
    --split-only, right after the pipeline) and the rest;
 4. scale-out: two ``parcelwatch worker`` processes in one consumer group, with Redis keys of
-   their own; their alert store must hold exactly the alerts of the one-worker rung.
+   their own; their alert store must hold exactly the alerts of the one-worker rung;
+5. not the product: the what-if worker (benchmarks/whatif_worker.py), whose events without suspect
+   mass name no entity and are not parked: an upper bound on what parking without entities gives.
 
 Each rung reads the same topic (8 partitions) with a consumer group of its own, from the start.
 The stream leaves out events later than the allowed lateness, whose fate depends on timing.
@@ -36,14 +38,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from streams.replay import alert_ids, committed_progress, ensure_topics, settings_env, start_worker
+from streams.replay import WORKER_ARGV, alert_ids, committed_progress, ensure_topics, settings_env, start_worker
 from streams.servers import redis_cluster
 from streams.settings import Settings
 from streams.simulate import simulate, within_lateness
@@ -54,6 +56,7 @@ from report import provenance, write_result, write_section  # noqa: E402
 from soak import publish  # noqa: E402
 
 HERE = Path(__file__).parent
+WHAT_IF = "whatif_worker.py"  # not the product: the end-to-end what-if (its docstring)
 
 
 async def raw_rung(settings: Settings, events: int) -> float:
@@ -143,16 +146,18 @@ def pipeline_rung(
     workers: int = 1,
     servers: Mapping[str, int] | None = None,
     beside: Callable[[int], contextlib.AbstractContextManager[object]] | None = None,
+    worker_argv: Sequence[str] = WORKER_ARGV,
 ) -> PipelineRun:
     """From the first committed offset to the last: the workers' start-up is not counted. ``servers``:
     name -> pid of servers whose CPU over the same span to report beside the workers'. ``beside``:
     given the first worker's pid, what runs over the timed span (a profiler): entered when the span
-    starts, left once it has been read."""
+    starts, left once it has been read. ``worker_argv``: how a worker is started (the what-if's
+    differs)."""
     with contextlib.ExitStack() as stack:
         running = []
         for n in range(workers):
             env = settings_env(settings) | {"PARCELWATCH_DATA_DIR": str(work / f"{settings.app_id}-{n}")}
-            running.append(start_worker(stack, env, work / f"{settings.app_id}-{n}.log"))
+            running.append(start_worker(stack, env, work / f"{settings.app_id}-{n}.log", worker_argv))
         first_done, first_t = 0, 0.0
         while True:
             time.sleep(0.5)
@@ -239,6 +244,9 @@ def main() -> None:
         run_sharded = pipeline_rung(sharded, args.events, work)
         two = settings.model_copy(update={"app_id": "bench-two-workers", "redis_prefix": "pwtwo"})
         run_two = pipeline_rung(two, args.events, work, workers=2)
+        whatif = settings.model_copy(update={"app_id": "bench-what-if", "redis_prefix": "pwwi"})
+        run_whatif = pipeline_rung(whatif, args.events, work, worker_argv=(sys.executable, str(HERE / WHAT_IF)))
+        whatif_alerts = asyncio.run(alert_ids(whatif))
         one_alerts = asyncio.run(alert_ids(settings))
         others = {
             name: asyncio.run(alert_ids(s))
@@ -360,6 +368,9 @@ def main() -> None:
         f"| full pipeline, uvloop (`PARCELWATCH_EVENT_LOOP=uvloop`) | {pipeline_uvloop:,.0f} | "
         f"{pipeline_uvloop / pipeline:.3f} (to the pipeline) | {run_uvloop.worker_cpu:.0%} |"
         f" {run_uvloop.eps_per_worker_core:,.0f} |",
+        f"| what-if, not the product: events without suspect mass neither linked nor parked (`benchmarks/{WHAT_IF}`)"
+        f" | {run_whatif.eps:,.0f} | {run_whatif.eps / pipeline:.3f} (to the pipeline) | {run_whatif.worker_cpu:.0%} |"
+        f" {run_whatif.eps_per_worker_core:,.0f} |",
         "",
         "| scale-out | events/s | ratio | workers' CPU |",
         "|---|---|---|---:|",
@@ -376,6 +387,18 @@ def main() -> None:
         f"the worker on the stream intake {len(others['stream']):,}, {same('stream')} the batch intake; "
         f"the worker on three shards {len(others['sharded']):,}, {same('sharded')} the one on one Redis."
         " The cluster's three redis-servers share the same 2 cores too.",
+        "",
+        f"The what-if worker (`benchmarks/{WHAT_IF}`) is core_stages.py's what-if run end to end: an event without"
+        " suspect mass, not a cancellation, is parsed, scored and acknowledged, but names no entity and is not"
+        " parked at all, so that neither the worker nor Redis spends anything on it beyond that. It bounds from"
+        " above what parking without entities could give a worker (a real design would still write a record"
+        f" a parcel): {run_whatif.eps_per_worker_core:,.0f} events per worker core against the pipeline's"
+        f" {run.eps_per_worker_core:,.0f} ({1e6 / run_whatif.eps_per_worker_core:.1f} us an event against"
+        f" {1e6 / run.eps_per_worker_core:.1f}), where the stages' what-if above gives"
+        f" {1e6 / what_if_whole_us:,.0f}. It raised {len(whatif_alerts):,} alerts,"
+        f" {'the same as' if whatif_alerts == one_alerts else 'not the same as'} the pipeline"
+        f" ({len(whatif_alerts & one_alerts):,} in both); it is not the product, and its alerts are not held"
+        " to the product's.",
         "",
         f"Target: the pipeline at >= 80% of the bare Faust agent; it is at {pipeline / bare_eager:.0%} of the "
         f"agent on the same (eager) consumer and {pipeline / bare:.0%} of the agent on Faust's own. "
@@ -406,6 +429,8 @@ def main() -> None:
         "stages_us_per_event": round(today_us, 2),
         "stages_what_if_us_per_event": round(what_if_us, 2),
         "what_if_eps_per_worker_core": round(1e6 / what_if_whole_us),
+        "what_if_worker_eps": round(run_whatif.eps),
+        "what_if_worker_eps_per_worker_core": round(run_whatif.eps_per_worker_core),
         "two_workers_eps": round(two_workers),
         "same_alerts": all(ids == one_alerts for ids in others.values()),
     }

@@ -188,13 +188,19 @@ async def read_dead_letters(settings: Settings, start: dict[TopicPartition, int]
     )
 
 
-def start_worker(stack: contextlib.ExitStack, settings_env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    """A ``parcelwatch worker`` child, stopped (SIGTERM, then SIGKILL after 30 s) when ``stack`` closes."""
+WORKER_ARGV = (sys.executable, "-m", "streams.cli", "worker")
+
+
+def start_worker(
+    stack: contextlib.ExitStack, settings_env: dict[str, str], log_path: Path, argv: Sequence[str] = WORKER_ARGV
+) -> subprocess.Popen[bytes]:
+    """A ``parcelwatch worker`` child (``argv``: how it is started), stopped (SIGTERM, then SIGKILL
+    after 30 s) when ``stack`` closes."""
     env = {**os.environ, **settings_env}
     with log_path.open("ab") as log:
         return spawn(
             stack,
-            [sys.executable, "-m", "streams.cli", "worker"],
+            list(argv),
             stop_timeout_s=30.0,
             env=env,
             stdout=log,

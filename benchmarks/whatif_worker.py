@@ -1,0 +1,39 @@
+"""Not the product: a ``parcelwatch worker`` whose events without suspect mass name no entity.
+
+    python benchmarks/whatif_worker.py      (as ``parcelwatch worker``, with the same settings)
+
+The throughput ladder's end-to-end what-if (benchmarks/throughput.py). An event that has no suspect
+mass and is not a cancellation is parsed, scored and acknowledged, but neither linked to entities
+nor parked: as if parcels that never counted were parked once per parcel by a store that cost
+nothing. It bounds what parking without entities (docs/performance.md, "Not built") could give a
+worker, from above: a real design would still write one record a parcel. Its alerts may differ from
+the product's: a parcel whose first events have no mass is anchored at its first event with mass.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from detectors import pipeline
+from detectors.events import ParcelEvent
+from detectors.scoring import ParcelScore
+from streams.cli import main
+
+_entity_updates = pipeline.entity_updates
+
+
+def counted_only(events: Sequence[ParcelEvent], scores: Sequence[ParcelScore], *args: Any, **kwargs: Any) -> Any:
+    """``entity_updates`` over the events with suspect mass and the cancellations only."""
+    kept = [
+        (event, score)
+        for event, score in zip(events, scores, strict=True)
+        if score.suspect_mass_kg > 0 or event.event_type == "cancelled"
+    ]
+    return _entity_updates([event for event, _ in kept], [score for _, score in kept], *args, **kwargs)
+
+
+if __name__ == "__main__":
+    pipeline.entity_updates = counted_only  # prepare_batch looks it up by name at each call
+    sys.exit(main(["worker"]))
