@@ -388,9 +388,10 @@ def main() -> None:
         f"the worker on three shards {len(others['sharded']):,}, {same('sharded')} the one on one Redis."
         " The cluster's three redis-servers share the same 2 cores too.",
         "",
-        f"The what-if worker (`benchmarks/{WHAT_IF}`) is core_stages.py's what-if run end to end: an event without"
-        " suspect mass, not a cancellation, is parsed, scored and acknowledged, but names no entity and is not"
-        " parked at all, so that neither the worker nor Redis spends anything on it beyond that. It bounds from"
+        f"The what-if worker (`benchmarks/{WHAT_IF}`) goes further than core_stages.py's what-if, and end to end:"
+        " an event without suspect mass, not a cancellation, is parsed, scored and acknowledged, but names no"
+        " entity and is not stored at all (core_stages.py's what-if still encodes a row for it), so that neither"
+        " the worker nor Redis spends anything on it beyond that. It bounds from"
         " above what parking without entities could give a worker (a real design would still write a record"
         f" a parcel): {run_whatif.eps_per_worker_core:,.0f} events per worker core against the pipeline's"
         f" {run.eps_per_worker_core:,.0f} ({1e6 / run_whatif.eps_per_worker_core:.1f} us an event against"
