@@ -18,8 +18,9 @@
    --split-only, right after the pipeline) and the rest;
 4. scale-out: two ``parcelwatch worker`` processes in one consumer group, with Redis keys of
    their own; their alert store must hold exactly the alerts of the one-worker rung;
-5. not the product: the what-if worker (benchmarks/whatif_worker.py), whose events without suspect
-   mass name no entity and are not parked: an upper bound on what parking without entities gives.
+5. not the product, run right after the pipeline: the what-if worker (benchmarks/whatif_worker.py),
+   whose events without suspect mass name no entity and are not parked: an upper bound on what
+   parking without entities gives.
 
 Each rung reads the same topic (8 partitions) with a consumer group of its own, from the start.
 The stream leaves out events later than the allowed lateness, whose fate depends on timing.
@@ -217,8 +218,11 @@ def main() -> None:
         run = pipeline_rung(
             settings, args.events, work, servers={"redis": redis.process.pid, "broker": broker.process.pid}
         )
-        # Right after the pipeline, while the machine is as the pipeline found it.
+        # Right after the pipeline, while the machine is as the pipeline found it (its speed drifts
+        # by tens of percent over the ladder's minutes): the stages, then the what-if worker.
         stages = stages_rung(min(args.events, 100_000))
+        whatif = settings.model_copy(update={"app_id": "bench-what-if", "redis_prefix": "pwwi"})
+        run_whatif = pipeline_rung(whatif, args.events, work, worker_argv=(sys.executable, str(HERE / WHAT_IF)))
         stock = settings.model_copy(update={"app_id": "bench-stock", "redis_prefix": "pwst", "faust_consumer": "stock"})
         run_stock = pipeline_rung(stock, args.events, work)
         uv = settings.model_copy(update={"app_id": "bench-uvloop", "redis_prefix": "pwuv", "event_loop": "uvloop"})
@@ -244,10 +248,9 @@ def main() -> None:
         run_sharded = pipeline_rung(sharded, args.events, work)
         two = settings.model_copy(update={"app_id": "bench-two-workers", "redis_prefix": "pwtwo"})
         run_two = pipeline_rung(two, args.events, work, workers=2)
-        whatif = settings.model_copy(update={"app_id": "bench-what-if", "redis_prefix": "pwwi"})
-        run_whatif = pipeline_rung(whatif, args.events, work, worker_argv=(sys.executable, str(HERE / WHAT_IF)))
-        whatif_alerts = asyncio.run(alert_ids(whatif))
+
         one_alerts = asyncio.run(alert_ids(settings))
+        whatif_alerts = asyncio.run(alert_ids(whatif))
         others = {
             name: asyncio.run(alert_ids(s))
             for name, s in (
