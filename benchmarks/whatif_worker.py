@@ -35,5 +35,9 @@ def counted_only(events: Sequence[ParcelEvent], scores: Sequence[ParcelScore], *
 
 
 if __name__ == "__main__":
-    pipeline.entity_updates = counted_only  # prepare_batch looks it up by name at each call
+    # prepare_batch looks entity_updates up among the module's names at each call; were it to hold
+    # it under another name, the what-if would quietly measure the product.
+    if "entity_updates" not in pipeline.prepare_batch.__code__.co_names:
+        sys.exit("whatif_worker.py: detectors.pipeline.prepare_batch no longer calls entity_updates by name")
+    pipeline.entity_updates = counted_only
     sys.exit(main(["worker"]))
