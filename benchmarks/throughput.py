@@ -248,7 +248,6 @@ def main() -> None:
         run_sharded = pipeline_rung(sharded, args.events, work)
         two = settings.model_copy(update={"app_id": "bench-two-workers", "redis_prefix": "pwtwo"})
         run_two = pipeline_rung(two, args.events, work, workers=2)
-
         one_alerts = asyncio.run(alert_ids(settings))
         whatif_alerts = asyncio.run(alert_ids(whatif))
         others = {

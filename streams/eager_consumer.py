@@ -23,8 +23,9 @@ for a message is still done, once per message or, where it is the same for all o
 records in one fetch (the flow, the consumer generation, the assignment, the high watermark), once
 per partition: messages older than the partition's read offset (read before a seek) are skipped,
 a gap in offsets is recorded so that commits can pass it, the periodic commit runs, and the read
-offset moves on. Messages of every other topic go through Faust's callback one by one, as before. The rewrite follows
-faust-streaming 0.15.3; tests/streams/test_eager_consumer.py fails on a Faust whose loop differs.
+offset moves on. Messages of every other topic go through Faust's callback one by one, as before.
+The rewrite follows faust-streaming 0.15.3; tests/streams/test_eager_consumer.py fails on a Faust
+whose loop differs.
 
 The consumer also sets how long the broker may hold a fetch (``fetch_max_wait_ms``), which Faust
 fixes at 1.5 s. A broker should answer a fetch as soon as it has data; Tansu does not always, so an
