@@ -28,17 +28,15 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from detectors import validation
-from detectors.clusters import ClusterEntry
-from detectors.entities import EntityRef, Pseudonymizer
+from detectors.entities import Pseudonymizer
 from detectors.errors import InvalidEvent
-from detectors.events import ParcelEvent
-from detectors.pipeline import Detector, entity_updates, parcel_update
+from detectors.pipeline import Detector, entity_updates
 from detectors.reference import load_reference
 from detectors.rules import load_rules
-from detectors.scoring import ParcelScore, score_batch
+from detectors.scoring import score_batch
 from detectors.store import ClockInput, PartitionReport
 from detectors.store_redis import RedisWindowStore
-from detectors.windows import EntityUpdates, WindowConfig
+from detectors.windows import ParcelUpdate, WindowConfig
 from streams.cli import tune_garbage_collection
 from streams.servers import redis_server
 from streams.settings import Settings
@@ -69,37 +67,11 @@ def kept(stage: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
     return out
 
 
-# Stands in for "no entity" in the what-if below: its updates are encoded as rows, once each.
-_NO_ENTITY = EntityRef("parcel", "")
-
-
-def _link_counted_only(
-    events: Sequence[ParcelEvent], scores: Sequence[ParcelScore], detector: Detector
-) -> tuple[list[EntityUpdates], list[ClusterEntry]]:
-    """What-if, not the worker's path: link only the events with suspect mass and cancellations;
-    the rest become one row each with no entity, as if their parcels were parked once per parcel.
-    What that design could at most save (the store would then have to route them); issue 5's notes."""
-    linked: list[ParcelEvent] = []
-    linked_scores: list[ParcelScore] = []
-    rows = []
-    for event, score in zip(events, scores, strict=True):
-        update = parcel_update(event, score)
-        if update.mass_kg > 0 or update.cancelled:
-            linked.append(event)
-            linked_scores.append(score)
-        else:
-            rows.append(update)
-    groups, _, links, _ = entity_updates(
-        linked, linked_scores, detector.pseudonymizer, windowed=detector.rules.entity_types
-    )
-    return [*groups, EntityUpdates(_NO_ENTITY, tuple(rows))], links
-
-
-def worker_stages(lines: list[bytes], detector: Detector, *, link_all: bool = True) -> dict[str, float]:
+def worker_stages(lines: list[bytes], detector: Detector) -> dict[str, float]:
     """Seconds of each of the worker's own stages, batch by batch as the worker runs them: 1000
-    records parsed, scored, linked (its pseudonymizer starting empty, as a worker's does) and encoded
-    as the store's request; each batch's results dropped before the next. ``link_all=False``: the
-    what-if of :func:`_link_counted_only`."""
+    records parsed, scored, linked (its pseudonymizer starting empty, as a worker's does; events
+    without suspect mass go parcel-wide, as ``prepare_batch`` sends them) and encoded as the store's
+    request; each batch's results dropped before the next."""
     spent = dict.fromkeys(("parse", "score", "link", "request"), 0.0)
     # prepare encodes without a server: the client is never connected
     request = RedisWindowStore(aioredis.Redis(), WindowConfig.for_rules(detector.rules.longest_window_s)).prepare
@@ -112,12 +84,10 @@ def worker_stages(lines: list[bytes], detector: Detector, *, link_all: bool = Tr
         t1 = clock()
         scores = score_batch(events, detector.reference)
         t2 = clock()
-        if link_all:
-            groups, _, links, _ = entity_updates(events, scores, detector.pseudonymizer, windowed=windowed)
-        else:
-            groups, links = _link_counted_only(events, scores, detector)
+        parcels: list[ParcelUpdate] = []
+        groups, _, links, _ = entity_updates(events, scores, detector.pseudonymizer, windowed=windowed, parcels=parcels)
         t3 = clock()
-        request(groups, links)
+        request(groups, links, parcels)
         t4 = clock()
         for stage, seconds in zip(spent, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
             spent[stage] += seconds
@@ -132,15 +102,10 @@ def fresh_detector() -> Detector:
     )
 
 
-def stage_split(lines: list[bytes]) -> tuple[dict[str, float], dict[str, float]]:
-    """Seconds of each of the worker's stages, its way and the what-if's: alternated, each with empty
-    caches, the faster of two runs each."""
-    runs: dict[bool, list[dict[str, float]]] = {True: [], False: []}
-    for _ in range(2):
-        for link_all in (True, False):
-            runs[link_all].append(worker_stages(lines, fresh_detector(), link_all=link_all))
-    spent, what_if = (min(runs[way], key=lambda stages: sum(stages.values())) for way in (True, False))
-    return spent, what_if
+def stage_split(lines: list[bytes]) -> dict[str, float]:
+    """Seconds of each of the worker's stages: the faster of two runs, each with empty caches."""
+    runs = [worker_stages(lines, fresh_detector()) for _ in range(2)]
+    return min(runs, key=lambda stages: sum(stages.values()))
 
 
 def main() -> None:
@@ -149,7 +114,7 @@ def main() -> None:
     parser.add_argument(
         "--split-only",
         action="store_true",
-        help="time only the worker's stages and the what-if's, print them as one JSON line (us an event),"
+        help="time only the worker's stages, print them as one JSON line (us an event),"
         " write nothing: benchmarks/throughput.py's split of a worker's cost",
     )
     args = parser.parse_args()
@@ -159,9 +124,8 @@ def main() -> None:
         lines = [value for _, value in copies(ladder_lines(Path(tmp)), args.events)]
     tune_garbage_collection(Settings.model_fields["gc_young_threshold"].default)
     if args.split_only:
-        ways = dict(zip(("today", "what_if"), stage_split(lines), strict=True))
-        us = {way: {stage: s / len(lines) * 1e6 for stage, s in spent.items()} for way, spent in ways.items()}
-        print(json.dumps({"events": len(lines), **us}))
+        us = {stage: s / len(lines) * 1e6 for stage, s in stage_split(lines).items()}
+        print(json.dumps({"events": len(lines), "today": us}))
         return
 
     records, t_decode = timed(lambda: kept(validation.decode, lines))
@@ -193,25 +157,30 @@ def main() -> None:
     records.clear()
     parsed.clear()
     events.clear()
-    spent, what_if = stage_split(lines)
+    spent = stage_split(lines)
     detector = fresh_detector()
     t_parse_batches, t_score, t_entities, t_request = (spent[k] for k in ("parse", "score", "link", "request"))
     events = kept(validation.parse, lines)
     scores = score_batch(events, detector.reference)
-    linked_batches = [
-        entity_updates(
-            events[lo : lo + 1000], scores[lo : lo + 1000], detector.pseudonymizer, windowed=detector.rules.entity_types
+    linked_batches = []
+    for lo in range(0, len(events), 1000):
+        parcels: list[ParcelUpdate] = []
+        groups, _, links, _ = entity_updates(
+            events[lo : lo + 1000],
+            scores[lo : lo + 1000],
+            detector.pseudonymizer,
+            windowed=detector.rules.entity_types,
+            parcels=parcels,
         )
-        for lo in range(0, len(events), 1000)
-    ]
+        linked_batches.append((groups, links, parcels))
 
     async def apply(url: str) -> float:
         client = aioredis.from_url(url)
         store = RedisWindowStore(client, WindowConfig.for_rules(detector.rules.longest_window_s))
         clock = ClockInput((PartitionReport(0, None, idle=False),), 1, 6 * 3600)
         started = time.perf_counter()
-        for groups, _, links, _ in linked_batches:
-            await store.apply(groups, detector.rules, clock, links)
+        for groups, links, parcels in linked_batches:
+            await store.apply(groups, detector.rules, clock, links, parcels=parcels)
         elapsed = time.perf_counter() - started
         await client.aclose()
         return elapsed
@@ -227,15 +196,14 @@ def main() -> None:
         ("one pass (msgspec, detectors/wire.py): decode, check, build; used", len(lines), t_parse),
         ("the worker's stages, batch by batch: 1. one pass", len(lines), t_parse_batches),
         ("2. score (numpy over the batch)", n, t_score),
-        ("3. link entities (normalise + HMAC), the types the worker's rules window", n, t_entities),
+        (
+            "3. link entities (normalise + HMAC), the types the worker's rules window, for events with suspect"
+            " mass and cancellations (the rest go parcel-wide)",
+            n,
+            t_entities,
+        ),
         ("4. the store's request (rows and entities encoded)", n, t_request),
         ("1 to 4 together", n, own := t_parse_batches + t_score + t_entities + t_request),
-        (
-            "what-if, not the product: 1 to 4 with only events with mass and cancellations linked, the rest"
-            " one row each with no entity",
-            n,
-            bound := sum(what_if.values()),
-        ),
         ("Redis store: one Lua call per 1000 events (request encoding included)", n, t_redis),
     ]
     write_section(
@@ -260,16 +228,7 @@ def main() -> None:
             f" {t_entities / own:.0%}, the one pass {t_parse_batches / own:.0%}, scoring {t_score / own:.0%} and"
             f" the request {t_request / own:.0%}. The first one-pass row parses the whole replay at once, beside"
             " the schema's way; batch by batch, as the worker parses, the memory it touches is a batch's."
-            " Rows 1 to 4 are the faster of two runs, alternated with the what-if's two.",
-            "",
-            f"The what-if row bounds a design the product does not have: parcels with no suspect mass parked once"
-            f" per parcel instead of once per entity, so that an event without mass needs no entity at all (the"
-            f" store would then have to find the entities of a parcel they hold, and a parcel's anchor would no"
-            f" longer be each entity's own). Its stages take {bound / n * 1e6:.1f} us an event, against"
-            f" {own / n * 1e6:.1f}: linking {what_if['link'] / n * 1e6:.1f} us, the request"
-            f" {what_if['request'] / n * 1e6:.1f}, the one pass {what_if['parse'] / n * 1e6:.1f} and scoring"
-            f" {what_if['score'] / n * 1e6:.1f}. It saves at most {(own - bound) / n * 1e6:.1f} us of what an event"
-            " costs a worker; the throughput ladder's events per worker core give that whole cost.",
+            " Rows 1 to 4 are the faster of two runs.",
         ],
     )
 

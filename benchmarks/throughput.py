@@ -19,8 +19,7 @@
 4. scale-out: two ``parcelwatch worker`` processes in one consumer group, with Redis keys of
    their own; their alert store must hold exactly the alerts of the one-worker rung;
 5. not the product, run right after the pipeline: the what-if worker (benchmarks/whatif_worker.py),
-   whose events without suspect mass name no entity and are not parked: an upper bound on what
-   parking without entities gives.
+   whose events without suspect mass are not stored at all: what their parcel-wide rows cost.
 
 Each rung reads the same topic (8 partitions) with a consumer group of its own, from the start.
 The stream leaves out events later than the allowed lateness, whose fate depends on timing.
@@ -114,8 +113,8 @@ def faust_rung(
 
 
 def stages_rung(events: int) -> dict[str, dict[str, float]]:
-    """The worker's own stages alone, and the what-if's, us an event (benchmarks/core_stages.py
-    --split-only): one process, no Kafka, no Redis, over ``events`` of the ladder's stream."""
+    """The worker's own stages alone, us an event (benchmarks/core_stages.py --split-only): one
+    process, no Kafka, no Redis, over ``events`` of the ladder's stream."""
     run = subprocess.run(  # noqa: S603 - our own script
         [sys.executable, str(HERE / "core_stages.py"), "--events", str(events), "--split-only"],
         capture_output=True,
@@ -271,10 +270,9 @@ def main() -> None:
     }
     us_an_event = {name: share / pipeline * 1e6 for name, share in machine.items()}
     machine_us = sum(us_an_event.values())
-    today, what_if = stages["today"], stages["what_if"]
-    today_us, what_if_us = sum(today.values()), sum(what_if.values())
+    today = stages["today"]
+    today_us = sum(today.values())
     whole_us = us_an_event["the worker"]
-    what_if_whole_us = whole_us - (today_us - what_if_us)
     cores = os.cpu_count() or 1
 
     def same(name: str) -> str:
@@ -327,11 +325,7 @@ def main() -> None:
         f"| the rest: the store call's client side, the worker's bookkeeping and metrics (what is left) |"
         f" {whole_us - intake_cpu_us - today_us:.1f} |",
         "",
-        f"core_stages.py's what-if (not the product: parcels without suspect mass parked once per parcel, not once"
-        f" per entity, so that an event without mass needs no entity) took {what_if_us:.1f} us for the same four"
-        f" stages. Had the worker saved all of the difference, an event would cost it"
-        f" {whole_us:.1f} - {today_us - what_if_us:.1f} = {what_if_whole_us:.1f} us: {1e6 / what_if_whole_us:,.0f}"
-        " events per worker core, where 40,000 is 25 us an event.",
+        "40,000 events per worker core is 25 us an event.",
         "",
         "What the pipeline's run cost the machine: each process's CPU time over the timed span, as a share"
         " of one core, and per event read (the share divided by the events/s):",
@@ -370,7 +364,7 @@ def main() -> None:
         f"| full pipeline, uvloop (`PARCELWATCH_EVENT_LOOP=uvloop`) | {pipeline_uvloop:,.0f} | "
         f"{pipeline_uvloop / pipeline:.3f} (to the pipeline) | {run_uvloop.worker_cpu:.0%} |"
         f" {run_uvloop.eps_per_worker_core:,.0f} |",
-        f"| what-if, not the product: events without suspect mass neither linked nor parked (`benchmarks/{WHAT_IF}`)"
+        f"| what-if, not the product: events without suspect mass not stored at all (`benchmarks/{WHAT_IF}`)"
         f" | {run_whatif.eps:,.0f} | {run_whatif.eps / pipeline:.3f} (to the pipeline) | {run_whatif.worker_cpu:.0%} |"
         f" {run_whatif.eps_per_worker_core:,.0f} |",
         "",
@@ -390,15 +384,12 @@ def main() -> None:
         f"the worker on three shards {len(others['sharded']):,}, {same('sharded')} the one on one Redis."
         " The cluster's three redis-servers share the same 2 cores too.",
         "",
-        f"The what-if worker (`benchmarks/{WHAT_IF}`) goes further than core_stages.py's what-if, and end to end:"
-        " an event without suspect mass, not a cancellation, is parsed, scored and acknowledged, but names no"
-        " entity and is not stored at all (core_stages.py's what-if still encodes a row for it), so that neither"
-        " the worker nor Redis spends anything on it beyond that. It bounds from"
-        " above what parking without entities could give a worker (a real design would still write a record"
-        f" a parcel): {run_whatif.eps_per_worker_core:,.0f} events per worker core against the pipeline's"
+        f"The what-if worker (`benchmarks/{WHAT_IF}`): an event without suspect mass, not a cancellation, is"
+        " parsed, scored and acknowledged, and not stored at all, where the pipeline sends it parcel-wide (one"
+        ' row, no entity: docs/windows.md, "Parked records"). What those rows cost a worker is the difference:'
+        f" {run_whatif.eps_per_worker_core:,.0f} events per worker core against the pipeline's"
         f" {run.eps_per_worker_core:,.0f} ({1e6 / run_whatif.eps_per_worker_core:.1f} us an event against"
-        f" {1e6 / run.eps_per_worker_core:.1f}), where the stages' what-if above gives"
-        f" {1e6 / what_if_whole_us:,.0f}. It raised {len(whatif_alerts):,} alerts,"
+        f" {1e6 / run.eps_per_worker_core:.1f}). It raised {len(whatif_alerts):,} alerts,"
         f" {'the same as' if whatif_alerts == one_alerts else 'not the same as'} the pipeline"
         f" ({len(whatif_alerts & one_alerts):,} in both); it is not the product, and its alerts are not held"
         " to the product's.",
@@ -430,8 +421,6 @@ def main() -> None:
         "pipeline_broker_cpu_us_per_event": round(us_an_event["the Tansu broker"], 2),
         "machine_ceiling_eps": round(cores / machine_us * 1e6),
         "stages_us_per_event": round(today_us, 2),
-        "stages_what_if_us_per_event": round(what_if_us, 2),
-        "what_if_eps_per_worker_core": round(1e6 / what_if_whole_us),
         "what_if_worker_eps": round(run_whatif.eps),
         "what_if_worker_eps_per_worker_core": round(run_whatif.eps_per_worker_core),
         "two_workers_eps": round(two_workers),

@@ -1,13 +1,12 @@
-"""Not the product: a ``parcelwatch worker`` whose events without suspect mass name no entity.
+"""Not the product: a ``parcelwatch worker`` that stores nothing for events without suspect mass.
 
     python benchmarks/whatif_worker.py      (as ``parcelwatch worker``, with the same settings)
 
 The throughput ladder's end-to-end what-if (benchmarks/throughput.py). An event that has no suspect
-mass and is not a cancellation is parsed, scored and acknowledged, but neither linked to entities
-nor parked: as if parcels that never counted were parked once per parcel by a store that cost
-nothing. It bounds what parking without entities (docs/performance.md, "Not built") could give a
-worker, from above: a real design would still write one record a parcel. Its alerts may differ from
-the product's: a parcel whose first events have no mass is anchored at its first event with mass.
+mass and is not a cancellation is parsed, scored and acknowledged, and not stored at all, where the
+product sends it parcel-wide (one row, no entity: docs/windows.md, "Parked records"): the
+difference is what those rows cost a worker. Its alerts may differ from the product's: a parcel
+whose first events have no mass is anchored at its first event with mass.
 """
 
 from __future__ import annotations

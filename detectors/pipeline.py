@@ -23,6 +23,7 @@ from detectors.windows import (
     ParcelUpdate,
     Progress,
     RaisedAlert,
+    parcel_wide,
 )
 
 
@@ -70,8 +71,16 @@ def entity_updates(
     pseudonymizer: Pseudonymizer,
     clear_labels: bool = False,
     windowed: frozenset[str] | None = None,
+    parcels: list[ParcelUpdate] | None = None,
 ) -> tuple[list[EntityUpdates], dict[EntityRef, str], list[ClusterEntry], list[dict[str, Any]]]:
     """Group the batch's parcel updates by entity, keeping stream order within each entity.
+
+    ``parcels``: where the updates that go parcel-wide (:func:`detectors.windows.parcel_wide`: no
+    suspect mass, not a cancellation) go instead, once each, in stream order; their events name no
+    entity and link nothing, and the store applies them to every entity that holds or takes their
+    parcel (:func:`detectors.windows.park_parcels`). Nearly every event is one, and naming and
+    keying its entities was the largest part of a worker's time. None: they go to their entities
+    like the rest.
 
     ``windowed``: the entity types to group (default all). An entity type no rule judges needs no
     window: a phone or an account still links identities into clusters, and the cluster's window
@@ -88,6 +97,9 @@ def entity_updates(
     details: list[dict[str, Any]] = []
     for event, score in zip(events, scores, strict=True):
         update = parcel_update(event, score)
+        if parcels is not None and parcel_wide(update):
+            parcels.append(update)
+            continue
         entities = pseudonymizer.entities(event)
         for entity, clear in entities:
             if windowed is not None and entity.entity_type not in windowed:
@@ -119,14 +131,16 @@ class PreparedBatch:
     labels: dict[EntityRef, str]
     links: list[ClusterEntry]
     details: list[dict[str, Any]]
+    parcels: list[ParcelUpdate] = field(default_factory=list)  # the parcel-wide updates
 
 
 def prepare_batch(events: Sequence[ParcelEvent], detector: Detector) -> PreparedBatch:
     scores = score_batch(events, detector.reference, include_suspended=detector.include_suspended)
+    parcels: list[ParcelUpdate] = []
     groups, labels, links, details = entity_updates(
-        events, scores, detector.pseudonymizer, detector.clear_labels, detector.rules.entity_types
+        events, scores, detector.pseudonymizer, detector.clear_labels, detector.rules.entity_types, parcels
     )
-    return PreparedBatch(events, detector, scores, groups, labels, links, details)
+    return PreparedBatch(events, detector, scores, groups, labels, links, details, parcels)
 
 
 async def apply_batch(
@@ -139,7 +153,7 @@ async def apply_batch(
     what ``store.prepare`` made of the batch's groups and links ahead of the call, if anything.
     """
     detector = prepared.detector
-    result = await store.apply(prepared.groups, detector.rules, clock, prepared.links, encoded)
+    result = await store.apply(prepared.groups, detector.rules, clock, prepared.links, encoded, prepared.parcels)
     thresholds = {rule.id: rule.threshold_kg for rule in detector.rules.rules}
     everywhere = result.refused - result.partly_late  # refused by every shard it went to
     refused = (

@@ -9,7 +9,7 @@ from typing import Protocol
 from detectors.clusters import ClusterEntry
 from detectors.entities import EntityRef
 from detectors.rules import RuleSet
-from detectors.windows import ApplyStats, EntityUpdates, Progress, RaisedAlert
+from detectors.windows import ApplyStats, EntityUpdates, ParcelUpdate, Progress, RaisedAlert
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +45,14 @@ class BatchResult:
 
 
 class WindowStore(Protocol):
-    def prepare(self, batch: Sequence[EntityUpdates], links: Sequence[ClusterEntry] = ()) -> object:
-        """The part of a call to :meth:`apply` that depends on ``batch`` and ``links`` alone (the
-        request, encoded), made ahead of it: the worker makes it while the previous call runs."""
+    def prepare(
+        self,
+        batch: Sequence[EntityUpdates],
+        links: Sequence[ClusterEntry] = (),
+        parcels: Sequence[ParcelUpdate] = (),
+    ) -> object:
+        """The part of a call to :meth:`apply` that depends on ``batch``, ``links`` and ``parcels``
+        alone (the request, encoded), made ahead of it: the worker makes it while the previous call runs."""
         ...
 
     async def apply(
@@ -57,13 +62,16 @@ class WindowStore(Protocol):
         clock: ClockInput,
         links: Sequence[ClusterEntry] = (),
         encoded: object = None,
+        parcels: Sequence[ParcelUpdate] = (),
     ) -> BatchResult:
         """One atomic step of the stream, in one round trip (``encoded``: what :meth:`prepare`
-        made of this ``batch`` and ``links``, or None to make it here):
+        made of this ``batch``, ``links`` and ``parcels``, or None to make it here):
 
         1. read the group-wide progress as it stood before this call (horizon, late bound);
-        2. apply the batch (late updates are refused) and judge the due entities and the batch's
-           entities up to the horizon;
+        2. apply the parcel-wide updates ``parcels`` (:func:`detectors.windows.park_parcels`: no
+           mass, no cancellation, for every entity that holds or takes their parcels) and the
+           batch (late updates are refused), and judge the due entities and the batch's entities
+           up to the horizon;
         3. add the batch's cluster ``links`` to the pending set and fold in those now final
            (:mod:`detectors.clusters`), judging the clusters they touch;
         4. merge this worker's partition reports, read the progress again and judge the entities

@@ -19,6 +19,7 @@ from detectors.windows import (
     RaisedAlert,
     WindowConfig,
     apply_entity,
+    park_parcels,
     park_updates,
     progress,
 )
@@ -52,7 +53,12 @@ class MemoryWindowStore:
         )
         return tuple(entity for _, _, entity in due[: self.due_limit])
 
-    def prepare(self, batch: Sequence[EntityUpdates], links: Sequence[ClusterEntry] = ()) -> object:
+    def prepare(
+        self,
+        batch: Sequence[EntityUpdates],
+        links: Sequence[ClusterEntry] = (),
+        parcels: Sequence[ParcelUpdate] = (),
+    ) -> object:
         return None  # nothing to encode ahead
 
     async def apply(
@@ -62,6 +68,7 @@ class MemoryWindowStore:
         clock: ClockInput,
         links: Sequence[ClusterEntry] = (),
         encoded: object = None,
+        parcels: Sequence[ParcelUpdate] = (),
     ) -> BatchResult:
         at = self._progress(clock)
         total = ApplyStats()
@@ -88,8 +95,13 @@ class MemoryWindowStore:
         in_batch = {group.entity for group in batch}
         later = [e for e in clock.due if e not in in_batch and e.entity_type == CLUSTER]
         due = set(clock.due)
-        # First every update that cannot make a record live is parked; then the entities left with
-        # updates, or due, are applied and judged (the Redis store's script does the same, in this order).
+        # First the parcel-wide updates are parked, and applied to the entities that hold their
+        # parcels; then every other update that cannot make a record live is parked; then the
+        # entities left with updates, or due, are applied and judged (the Redis store's script does
+        # the same, in this order).
+        holders = park_parcels(self.parked, parcels, at.late_before, total)
+        for entity, updates in holders.items():
+            run(entity, updates, at, None)
         rest = [
             EntityUpdates(
                 group.entity, tuple(park_updates(self.parked, group.entity, group.updates, at.late_before, total))

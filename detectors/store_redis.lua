@@ -22,10 +22,12 @@
 --   KEYS[#KEYS-2] idle   HASH partition -> '1' idle, '0' active
 --   KEYS[#KEYS-1] due    ZSET "<entity type>:<key>" scored by cf: entities with ends to judge
 --   KEYS[#KEYS]   claims ZSET "<entity type>:<key>" scored by the oldest claim of its pending alerts
--- Parked records (not in KEYS, like the cluster keys; detectors/windows.py: park_updates):
+-- Parked records (not in KEYS, like the cluster keys; detectors/windows.py: park_parcels, park_updates):
 --   <prefix>:p:<parcel key> STRING: per entity, the record, as above, of a parcel that never counted
---   for it, or '*': the entity holds the record (parked_of below has the format). Expires parked_ms
---   after its last write (wall clock), or with the entities once it marks one.
+--   for it, or '*<type>:<key>': that entity holds the record ('*' alone, written before holders were
+--   named: an entity holds it); under the tag '~', the record of the parcel's parcel-wide updates
+--   (parked_of below has the format). Expires parked_ms after its last write (wall clock), or with
+--   the entities once it marks one.
 -- An alert is handed out once, to the call that raised it, and again only when it is still not
 -- acknowledged reclaim_ms later (wall clock): two workers touching one entity never both publish it.
 -- Cluster keys (not in KEYS: the roots are found here; one hash slot on Redis Cluster, where the prefix
@@ -33,11 +35,13 @@
 --   entries scored by event time, <prefix>:cl:parent HASH identifier -> identifier it joined under,
 --   and the two keys of each cluster entity "cluster:<root>".
 -- ARGV[1]: JSON {cfg = {retention_ms, max_parcels, max_evidence, ttl_ms, partitions, lateness_ms, due_limit, now_ms,
---                       prefix, cluster_limit, parked_key_chars, parked_ms}, links = {{time_ms, entry JSON}},
+--                       prefix, cluster_limit, parked_key_chars, parked_ms, count_parcels}, links = {{time_ms, entry JSON}},
 --               rules = {entity_type = {{id, width_ms, threshold, min_parcels, factor, severity, window_s}}},
 --               rows = {{parcel, time_ms, mass, weight, rank, event_id, cancelled(0/1), reasons,
 --                        the record it writes where it is new}},
 --               entities = {{et, key, u = {numbers of its rows}}}, more = {{et, key, u = {}}},
+--               parcels = {rows, as above: updates without mass, not cancellations, for their parcels
+--                          and every entity that holds or will take them (windows.park_parcels)},
 --               judge = {numbers of the batch's entities that are due (judged even with nothing to apply)},
 --               reports = {{partition, max_ms or '', idle 0/1}}}
 -- The progress the batch is refused and judged with is read before this call's reports are merged
@@ -187,6 +191,20 @@ local function merge(rec, t, mass, weight, rank, vid, cancel, rs)
   return 'updated', dirty, nil, nil
 end
 
+-- Fold another record into ``rec`` (nil: none), as windows._fold: the earliest anchor, the greater
+-- version, a cancellation in either. ``other`` is freshly decoded and may be returned as it is.
+local function fold(rec, other)
+  if rec == nil then return other end
+  local best = rec
+  if newer(other.r, other.vt, other.vid, rec) then best = other end
+  local c = rec.c or other.c
+  return {a = math.min(rec.a, other.a), m = c and 0 or best.m, w = best.w, r = best.r, vt = best.vt,
+          vid = best.vid, c = c, rs = best.rs}
+end
+
+-- A parked value that marks an entity holding the parcel: '*' then the entity's member.
+local function holds(value) return value ~= nil and string.byte(value, 1) == 42 end
+
 -- Parked records: one string per parcel, read once per call and written whole. For each distinct
 -- value (a record, or '*': the entity holds it), "<bytes>:<value><tag> <tag>...\n", the value
 -- first and by its length, as an event id may hold any character. A tag is a one-letter code for the
@@ -236,7 +254,7 @@ local function write_parked(pid)
       tags = {}
       by_value[value] = tags
       values[#values + 1] = value
-      if value == '*' and ttl > ms then ms = ttl end
+      if holds(value) and ttl > ms then ms = ttl end
     end
     tags[#tags + 1] = tag
   end
@@ -333,14 +351,17 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from, pa
         end
       end
     else
-      local rec, held = nil, nil
+      -- The entity's parked record, the parcel-wide one folded in (windows._parked_view).
+      local rec, held, wide, stored = nil, nil, nil, nil
       if parks then
-        held = parked_of(pid)[tag]
-        if held == '*' then held = nil end
+        local st = parked_of(pid)
+        stored, wide = st[tag], st['~']
+        if not holds(stored) then held = stored end
       end
       local dirty, new, old = true, nil, nil
-      if held then
-        rec = decode(held, pid)
+      if held or wide then
+        if held then rec = decode(held, pid) end
+        if wide then rec = fold(rec, decode(wide, pid)) end
         if rec.c then
           status, rec = 'duplicate', nil
         else
@@ -358,13 +379,14 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from, pa
       if rec == nil then
         -- a parked tombstone: nothing applied
       elseif parks and (rec.c or rec.m <= 0) then
-        -- still not live: stays parked
-        if dirty then park_now(pid, tag, held and encode(rec, pid) or (u[9] or encode(rec, pid))) end
+        -- still not live: stays parked (the parcel-wide record folded in, as the memory store keeps it)
+        local value = (held or wide) and encode(rec, pid) or (u[9] or encode(rec, pid))
+        if value ~= stored then park_now(pid, tag, value) end
       else
         advance(t)
         changed(rec.a)
         -- A new record: the batch's rows carry it written out, cluster entries do not.
-        if held then
+        if held or wide then
           redis.call('HSET', rkey, pid, encode(rec, pid))
           redis.call('ZADD', zkey, int(rec.a), pid)
         else
@@ -374,7 +396,7 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from, pa
         written = written + 1
         if oldest == nil or rec.a < oldest then oldest = rec.a end
         if new ~= nil then touch(new); touch(old) end
-        if parks then park_now(pid, tag, '*') end
+        if parks then park_now(pid, tag, '*' .. ent.et .. ':' .. ent.key) end
       end
     end
     stats[status] = stats[status] + 1
@@ -606,6 +628,49 @@ for _, ent in ipairs(req.entities) do
   for k, row in ipairs(ent.u) do ent.u[k] = rows[row] end
 end
 
+-- Phase 0 (windows.park_parcels): the parcel-wide updates fold into their parcels' '~' records,
+-- and are applied to the entities that hold their parcels.
+local holder_rows, holder_order = {}, {}
+for _, u in ipairs(req.parcels) do
+  if u[2] < late_before then
+    if cfg.count_parcels then stats.late = stats.late + 1 end
+  else
+    local pid = u[1]
+    local st = parked_of(pid)
+    local status, dirty, value = 'added', true, u[9]
+    if st['~'] then
+      local rec = decode(st['~'], pid)
+      status, dirty = merge(rec, u[2], u[3], u[4], u[5], u[6], false, u[8])
+      value = encode(rec, pid)
+    end
+    if dirty then
+      st['~'] = value
+      if not parked_dirty[pid] then
+        parked_dirty[pid] = true
+        dirty_order[#dirty_order + 1] = pid
+      end
+    end
+    if cfg.count_parcels then stats[status] = stats[status] + 1 end
+    for _, v in pairs(st) do
+      if holds(v) and #v > 1 then
+        local member = string.sub(v, 2)
+        local list = holder_rows[member]
+        if list == nil then
+          list = {}
+          holder_rows[member] = list
+          holder_order[#holder_order + 1] = member
+        end
+        list[#list + 1] = u
+      end
+    end
+  end
+end
+for _, member in ipairs(holder_order) do
+  local et, key = string.match(member, '^([^:]+):(.*)$')
+  local rk, zk = keys_of(et, key)
+  process({et = et, key = key, u = holder_rows[member]}, rk, zk, check_until, late_before, nil, true)
+end
+
 -- Phase 1 (windows.park_updates): updates without mass that are not cancellations, on parcels the
 -- entity does not hold, go to the parked records; the rest stay, in order, for phase 2.
 for _, ent in ipairs(req.entities) do
@@ -621,7 +686,7 @@ for _, ent in ipairs(req.entities) do
         local pid = u[1]
         local st = parked_of(pid)
         local held = st[tag]
-        if held == '*' then
+        if holds(held) then
           rest[#rest + 1] = u
           applied[pid] = true
         else

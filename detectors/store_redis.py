@@ -115,6 +115,12 @@ class EncodedBatch:
     rows: orjson.Fragment
     entities_json: orjson.Fragment
     links: orjson.Fragment
+    parcels: orjson.Fragment = orjson.Fragment(b"[]")  # the parcel-wide updates' rows
+
+
+def parcel_rows(parcels: Sequence[ParcelUpdate]) -> orjson.Fragment:
+    """The parcel-wide updates (``windows.park_parcels``) as the script reads them: one row each."""
+    return orjson.Fragment(orjson.dumps([_row(u) for u in parcels]))
 
 
 def _entity_json(entity: EntityRef, rows: list[int]) -> dict[str, Any]:
@@ -140,8 +146,9 @@ _PARKED_TYPES = {
 
 def parked_records(raw: bytes) -> dict[str, bytes]:
     """A parcel's parked string (``<prefix>:p:<parcel key>``) as parked tag (``windows.parked_tag``:
-    ``<type>:<start of key>``) -> its record as the script encodes one, or ``b"*"`` where the entity
-    holds the record.
+    ``<type>:<start of key>``, or ``windows.PARCEL_WIDE``) -> its record as the script encodes one,
+    or ``b"*<type>:<key>"`` where that entity holds the record (``b"*"`` in strings written before
+    holders were named).
 
     For each distinct value the string holds ``<bytes>:<value><tag> <tag>...\\n``: the value is read
     by its length, as an event id may hold any character. A tag written with the whole key (before
@@ -197,6 +204,9 @@ class RedisWindowStore:
         self.due_limit = 1000
         self.cluster_limit = 5000
         self.round_trips = 0
+        # Whether the stats count the parcel-wide updates: a sharded store sends them to every
+        # shard, and counts them in one.
+        self.counts_parcels = True
 
     @property
     def config(self) -> WindowConfig:
@@ -207,7 +217,12 @@ class RedisWindowStore:
         """Takes effect from the next call (rules reloaded while running may reach further back)."""
         self._config = config
 
-    def prepare(self, batch: Sequence[EntityUpdates], links: Sequence[ClusterEntry] = ()) -> EncodedBatch:
+    def prepare(
+        self,
+        batch: Sequence[EntityUpdates],
+        links: Sequence[ClusterEntry] = (),
+        parcels: Sequence[ParcelUpdate] = (),
+    ) -> EncodedBatch:
         entities: list[dict[str, Any]] = []
         # An event's update goes to each of its entities (three or four): its row is sent once, and
         # each entity names it by number (from 1, as Lua counts).
@@ -227,6 +242,7 @@ class RedisWindowStore:
             orjson.Fragment(orjson.dumps(rows)),
             orjson.Fragment(orjson.dumps(entities)),
             orjson.Fragment(orjson.dumps([[link.update.event_time_ms, link.encode().decode()] for link in links])),
+            parcel_rows(parcels),
         )
 
     def _request(self, encoded: EncodedBatch, rules: RuleSet, clock: ClockInput) -> tuple[list[str], bytes]:
@@ -248,6 +264,7 @@ class RedisWindowStore:
                 "parked_ms": cfg.parked_life_s * 1000,
                 "cluster_limit": self.cluster_limit,
                 "reclaim_ms": cfg.reclaim_after_s * 1000,
+                "count_parcels": self.counts_parcels,
             },
             "links": encoded.links,
             "rules": {
@@ -260,6 +277,7 @@ class RedisWindowStore:
             },
             "rows": encoded.rows,
             "entities": encoded.entities_json,
+            "parcels": encoded.parcels,
             "more": [_entity_json(e, []) for e in more],
             # due entities of the batch: judged even when all their updates were parked
             "judge": [encoded.entities[e] for e in clock.due if e in encoded.entities],
@@ -277,8 +295,9 @@ class RedisWindowStore:
         clock: ClockInput,
         links: Sequence[ClusterEntry] = (),
         encoded: object = None,
+        parcels: Sequence[ParcelUpdate] = (),
     ) -> BatchResult:
-        request = encoded if isinstance(encoded, EncodedBatch) else self.prepare(batch, links)
+        request = encoded if isinstance(encoded, EncodedBatch) else self.prepare(batch, links, parcels)
         try:
             keys, args = self._request(request, rules, clock)
             reply = await self._apply(keys=keys, args=[args])

@@ -30,7 +30,7 @@ from detectors.entities import EntityRef
 from detectors.errors import ConfigError, StoreError
 from detectors.rules import RuleSet
 from detectors.store import BatchResult, ClockInput
-from detectors.store_redis import EncodedBatch, RedisWindowStore
+from detectors.store_redis import EncodedBatch, RedisWindowStore, parcel_rows
 from detectors.windows import ApplyStats, EntityUpdates, ParcelUpdate, Progress, RaisedAlert, WindowConfig
 
 MAX_SHARDS = 1024
@@ -78,6 +78,7 @@ class ShardedBatch:
     """A batch split by shard, each part encoded for its shard's script."""
 
     parts: tuple[tuple[list[EntityUpdates], Sequence[ClusterEntry], EncodedBatch], ...]
+    parcels: Sequence[ParcelUpdate] = ()  # the parcel-wide updates, sent to every shard
 
 
 class ShardedWindowStore:
@@ -87,6 +88,10 @@ class ShardedWindowStore:
     def __init__(self, client: Any, config: WindowConfig, prefix: str = "pw", shards: int = 2) -> None:
         self.prefixes = shard_prefixes(prefix, shards)
         self.shards = tuple(RedisWindowStore(client, config, prefix=p) for p in self.prefixes)
+        # Every shard gets the parcel-wide updates (an entity of any shard may hold or take their
+        # parcels); shard 0 counts them.
+        for shard in self.shards[1:]:
+            shard.counts_parcels = False
         self._client = client
         self._layout_key = f"{prefix}:shards"  # in the deployment's own slot, whatever the count
         self._layout_checked = False
@@ -149,14 +154,20 @@ class ShardedWindowStore:
             parts[self.shard_of(entity_of(item))].append(item)
         return parts
 
-    def prepare(self, batch: Sequence[EntityUpdates], links: Sequence[ClusterEntry] = ()) -> ShardedBatch:
+    def prepare(
+        self,
+        batch: Sequence[EntityUpdates],
+        links: Sequence[ClusterEntry] = (),
+        parcels: Sequence[ParcelUpdate] = (),
+    ) -> ShardedBatch:
         if len(self.shards) == 1:
-            return ShardedBatch(((list(batch), links, self.shards[0].prepare(batch, links)),))
+            return ShardedBatch(((list(batch), links, self.shards[0].prepare(batch, links, parcels)),), parcels)
+        rows = parcel_rows(parcels)  # encoded once, for every shard
         parts = []
         for i, (shard, part) in enumerate(zip(self.shards, self._split(batch, lambda g: g.entity), strict=True)):
             part_links = links if i == 0 else ()
-            parts.append((part, part_links, shard.prepare(part, part_links)))
-        return ShardedBatch(tuple(parts))
+            parts.append((part, part_links, replace(shard.prepare(part, part_links), parcels=rows)))
+        return ShardedBatch(tuple(parts), parcels)
 
     async def apply(
         self,
@@ -165,9 +176,10 @@ class ShardedWindowStore:
         clock: ClockInput,
         links: Sequence[ClusterEntry] = (),
         encoded: object = None,
+        parcels: Sequence[ParcelUpdate] = (),
     ) -> BatchResult:
         await self.check_layout()
-        request = encoded if isinstance(encoded, ShardedBatch) else self.prepare(batch, links)
+        request = encoded if isinstance(encoded, ShardedBatch) else self.prepare(batch, links, parcels)
         if len(self.shards) == 1:
             part, part_links, part_encoded = request.parts[0]
             return await self.shards[0].apply(part, rules, clock, part_links, part_encoded)
@@ -218,19 +230,27 @@ def _refused(
     for (part, part_links, _), result, is_ahead in zip(request.parts, results, ahead, strict=True):
         if is_ahead:
             bound = result.at.late_before
-            refused.update(u.event_id for u in _updates(part, part_links) if late_before <= u.event_time_ms < bound)
+            refused.update(
+                u.event_id
+                for u in _updates(part, part_links, request.parcels)
+                if late_before <= u.event_time_ms < bound
+            )
     counted = {
         u.event_id
         for (part, part_links, _), result in zip(request.parts, results, strict=True)
-        for u in _updates(part, part_links)
+        for u in _updates(part, part_links, request.parcels)
         if u.event_id in refused and u.event_time_ms >= result.at.late_before
     }
     return frozenset(refused), frozenset(counted)
 
 
-def _updates(part: list[EntityUpdates], links: Sequence[ClusterEntry]) -> Iterator[ParcelUpdate]:
-    """Every update a shard's part of a batch carries, its entities' and its cluster links'."""
+def _updates(
+    part: list[EntityUpdates], links: Sequence[ClusterEntry], parcels: Sequence[ParcelUpdate]
+) -> Iterator[ParcelUpdate]:
+    """Every update a shard's part of a batch carries: its entities', its cluster links' and the
+    parcel-wide ones (every shard gets those)."""
     for group in part:
         yield from group.updates
     for link in links:
         yield link.update
+    yield from parcels

@@ -6,7 +6,9 @@ What a window holds (docs/windows.md says the same with a timeline):
   mass (recording zero-mass parcels too is what makes redelivery and reordering harmless: the
   state is a function of the set of accepted events). Only parcels with mass above zero count.
   A record that never counted is *parked* apart from the entity, once per parcel (see
-  :func:`park_updates`), and moves into the entity when it first counts.
+  :func:`park_updates`), and moves into the entity when it first counts. An event without suspect
+  mass that is not a cancellation may come *parcel-wide* instead, naming no entity
+  (:func:`park_parcels`): it belongs to every entity that holds or later takes its parcel.
 * Its *anchor* is the earliest event time among its accepted events; its mass, weight and
   reasons are those of the accepted event with the greatest (rank, event time, event id), where
   a scale reading (rank 2) beats a declaration (rank 1). A redelivered event changes nothing.
@@ -33,8 +35,8 @@ What a window holds (docs/windows.md says the same with a timeline):
 * When every partition is idle (read to its end, nothing new for a while) the horizon moves to
   the end of time, so the last windows of a finished replay are judged too.
 
-The memory store runs :func:`park_updates` then :func:`apply_entity`; the Redis store runs the
-same steps in Lua (``store_redis.lua``); the contract tests hold the two equal and both equal to a
+The memory store runs :func:`park_parcels`, :func:`park_updates` then :func:`apply_entity`; the
+Redis store runs the same steps in Lua (``store_redis.lua``); the contract tests hold the two equal and both equal to a
 brute-force oracle.
 """
 
@@ -43,7 +45,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import msgspec
 
@@ -244,10 +246,11 @@ class EntityState:
 
 
 # Where a parcel's record for an entity lives while it has never counted (see :func:`park_updates`):
-# parcel key -> parked tag (:func:`parked_tag`) -> the parked record, or RECORDED: the record is in
-# the entity's own state.
-Parked = dict[str, dict[str, "Record | None"]]
-RECORDED = None
+# parcel key -> parked tag (:func:`parked_tag`) -> the parked record, or the entity itself: the
+# record is in the entity's own state (the entity *holds* the parcel). Under PARCEL_WIDE, the
+# record of the parcel's parcel-wide updates (:func:`park_parcels`).
+Parked = dict[str, dict[str, "Record | EntityRef"]]
+PARCEL_WIDE = "~"
 
 # A parked record names its entity by the first 10 hex digits (40 bits) of its pseudonym. The tags
 # were most of a parked string, and parked strings most of Redis's memory (docs/windows.md). A tag
@@ -259,6 +262,41 @@ PARKED_KEY_CHARS = 10
 def parked_tag(entity: EntityRef) -> str:
     """The name of ``entity`` among a parcel's parked records."""
     return f"{entity.entity_type}:{entity.key[:PARKED_KEY_CHARS]}"
+
+
+def holds(value: Record | EntityRef | None) -> bool:
+    """Whether a parked tag's value marks an entity that holds the parcel."""
+    return isinstance(value, EntityRef)
+
+
+def _fold(rec: Record | None, other: Record) -> Record:
+    """A new record: ``rec`` with ``other`` folded in (earliest anchor, greater version, a
+    cancellation in either); the parcel-wide record meeting an entity's own (script: ``fold``)."""
+    if rec is None:
+        return replace(other)
+    best = other if other.version() > rec.version() else rec
+    cancelled = rec.cancelled or other.cancelled
+    return Record(
+        anchor_ms=min(rec.anchor_ms, other.anchor_ms),
+        mass_kg=0.0 if cancelled else best.mass_kg,
+        weight_kg=best.weight_kg,
+        rank=best.rank,
+        version_ms=best.version_ms,
+        version_id=best.version_id,
+        cancelled=cancelled,
+        reasons=best.reasons,
+    )
+
+
+def _parked_view(slot: dict[str, Record | EntityRef], tag: str) -> Record | None:
+    """An entity's parked record of a parcel it does not hold, with the parcel-wide one folded in;
+    a new record, so that merging into it leaves the slot as it was."""
+    own = slot.get(tag)
+    wide = slot.get(PARCEL_WIDE)
+    own_rec = own if isinstance(own, Record) else None
+    if isinstance(wide, Record):
+        return _fold(own_rec, wide)
+    return None if own_rec is None else replace(own_rec)
 
 
 def _merge(rec: Record | None, u: ParcelUpdate) -> tuple[str, Record | None, int | None, int | None]:
@@ -307,13 +345,14 @@ def _live(rec: Record) -> bool:
 
 
 def _apply_update(
-    state: EntityState, u: ParcelUpdate, late_before: int, parked: Parked | None, tag: str
+    state: EntityState, u: ParcelUpdate, late_before: int, parked: Parked | None, entity: EntityRef, tag: str
 ) -> tuple[str, int | None, int | None]:
     """Apply one update; return its status and the anchors (new, old) where a window may now cross.
 
     With ``parked`` (entities, not clusters), a record the entity does not hold is looked up among
-    the parked ones; it moves into the entity once it is live, and a new record that is not live
-    (a tombstone) is parked. Only records held by the entity move its watermark.
+    the parked ones, the parcel-wide record folded in; it moves into the entity once it is live,
+    and a record that is still not live is parked under the entity's tag. Only records held by the
+    entity move its watermark.
     """
     if u.event_time_ms < late_before:
         return "late", None, None
@@ -322,7 +361,7 @@ def _apply_update(
     slot = None
     if not held and parked is not None:
         slot = parked.setdefault(u.parcel_key, {})
-        rec = slot.get(tag)
+        rec = _parked_view(slot, tag)
     status, rec, new_anchor, old_anchor = _merge(rec, u)
     if rec is None:
         return status, None, None
@@ -330,7 +369,7 @@ def _apply_update(
         state.records[u.parcel_key] = rec
         _advance(state, u.event_time_ms)
         if slot is not None:
-            slot[tag] = RECORDED
+            slot[tag] = entity
     else:
         slot[tag] = rec
     return status, new_anchor, old_anchor
@@ -350,6 +389,9 @@ def park_updates(
     cancellations, parcels the entity holds) go through :func:`apply_entity`, in order, with every
     later update of their parcel: each parcel's updates are applied in the order they came, so the
     statistics are those of applying them all in order.
+
+    The pipeline sends such updates once, parcel-wide (:func:`park_parcels`), not to each entity;
+    this path serves callers that give an entity every update of its parcels.
     """
     tag = parked_tag(entity)
     rest: list[ParcelUpdate] = []
@@ -362,15 +404,55 @@ def park_updates(
             stats.counts["late"] += 1
         else:
             slot = parked.setdefault(u.parcel_key, {})
-            if tag in slot and slot[tag] is RECORDED:
+            own = slot.get(tag)
+            if holds(own):
                 rest.append(u)
                 applied.add(u.parcel_key)
                 continue
-            status, rec, _, _ = _merge(slot.get(tag), u)
+            status, rec, _, _ = _merge(own if isinstance(own, Record) else None, u)
             if rec is not None:
                 slot[tag] = rec
             stats.counts[status] += 1
     return rest
+
+
+def parcel_wide(u: ParcelUpdate) -> bool:
+    """Whether ``u`` can go parcel-wide (:func:`park_parcels`): no mass, not a cancellation."""
+    return u.mass_kg <= 0 and not u.cancelled
+
+
+def park_parcels(
+    parked: Parked, updates: Sequence[ParcelUpdate], late_before: int, stats: ApplyStats | None
+) -> dict[EntityRef, list[ParcelUpdate]]:
+    """Fold parcel-wide updates (:func:`parcel_wide`) into their parcels' parcel-wide records;
+    return, for each entity that holds one of their parcels, its updates in order, to apply to it.
+
+    Nearly every event has no suspect mass, and such an event cannot make any entity's record of
+    its parcel live: it is sent once, for its parcel, not once for each entity it names (naming
+    and keying its entities, and an update for each, were the worker's largest cost). An entity's
+    record of a parcel is then the fold of the updates it was given and of every parcel-wide
+    update of the parcel, whichever came first: an entity that holds the parcel gets the update
+    now, one that takes the parcel later folds the parcel-wide record in then
+    (:func:`_apply_update`). ``stats``: None counts nothing here (a sharded store's other shards,
+    which get the same updates).
+    """
+    holders: dict[EntityRef, list[ParcelUpdate]] = {}
+    for u in updates:
+        if u.event_time_ms < late_before:
+            if stats is not None:
+                stats.counts["late"] += 1
+            continue
+        slot = parked.setdefault(u.parcel_key, {})
+        wide = slot.get(PARCEL_WIDE)
+        status, rec, _, _ = _merge(wide if isinstance(wide, Record) else None, u)
+        if rec is not None:
+            slot[PARCEL_WIDE] = rec
+        if stats is not None:
+            stats.counts[status] += 1
+        for value in slot.values():
+            if isinstance(value, EntityRef):
+                holders.setdefault(value, []).append(u)
+    return holders
 
 
 def _advance(state: EntityState, event_time_ms: int) -> None:
@@ -520,7 +602,7 @@ def apply_entity(
     hi: int | None = None
     tag = parked_tag(entity)
     for update in updates:
-        status, new_anchor, old_anchor = _apply_update(state, update, at.late_before, parked, tag)
+        status, new_anchor, old_anchor = _apply_update(state, update, at.late_before, parked, entity, tag)
         stats.counts[status] += 1
         for anchor in (new_anchor, old_anchor):
             if anchor is not None:

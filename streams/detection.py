@@ -206,7 +206,7 @@ class Detection:
             try:
                 reports = await self._reports(consumer, topic)
                 prepared = prepare_batch(valid, self.detector)
-                encoded = self.window_store.prepare(prepared.groups, prepared.links)
+                encoded = self.window_store.prepare(prepared.groups, prepared.links, prepared.parcels)
             except BaseException:
                 self.unapplied -= 1
                 raise

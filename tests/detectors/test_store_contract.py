@@ -19,14 +19,15 @@ from detectors.store import ClockInput, PartitionReport
 from detectors.store_memory import MemoryWindowStore
 from detectors.store_redis import RedisWindowStore, entity_keys, event_id_of, parked_records, stored_event_id
 from detectors.windows import (
+    PARCEL_WIDE,
     PARKED_KEY_CHARS,
-    RECORDED,
     EntityUpdates,
     ParcelUpdate,
     Parked,
     Record,
     WindowConfig,
     milligrams,
+    parcel_wide,
     parked_tag,
 )
 from streams.servers import RunningServer
@@ -78,14 +79,20 @@ def _records(raw: dict[bytes, bytes]) -> dict[str, Record]:
     return {key.decode(): _record(value, key.decode()) for key, value in raw.items() if b":" in key}
 
 
+def _holder(value: bytes) -> EntityRef:
+    et, key = value[1:].decode().split(":", 1)
+    return EntityRef(et, key)
+
+
 async def _parked(client: aioredis.Redis, prefix: str) -> Parked:
-    """The parked records in Redis, as the memory store keeps them ('*': the entity holds it)."""
+    """The parked records in Redis, as the memory store keeps them ('*<type>:<key>': that entity holds it)."""
     out: Parked = {}
     async for key in client.scan_iter(match=f"{prefix}:p:*", count=1000):
         fields = parked_records(await client.get(key))
         parcel_key = key.decode()[len(prefix) + 3 :]
         out[parcel_key] = {
-            tag: RECORDED if value == b"*" else _record(value, parcel_key) for tag, value in fields.items()
+            tag: _holder(value) if value.startswith(b"*") else _record(value, parcel_key)
+            for tag, value in fields.items()
         }
     return out
 
@@ -129,13 +136,16 @@ async def _same_step(
     due: tuple[tuple[EntityRef, ...], tuple[EntityRef, ...]],
     links: list[ClusterEntry],
     now_ms: int = 0,
+    parcels: tuple[ParcelUpdate, ...] = (),
 ) -> tuple[tuple[EntityRef, ...], tuple[EntityRef, ...]]:
     """One call to each store with the same input; both answer the same; the first alert is acknowledged.
 
     The others stay pending, and come back once ``now_ms`` has moved a reclaim period on."""
     lateness = CONFIG.allowed_lateness_s
-    got = await redis_store.apply(batch, rules, ClockInput(reports, 3, lateness, due[0], now_ms), links)
-    want = await memory.apply(batch, rules, ClockInput(reports, 3, lateness, due[1], now_ms), links)
+    got = await redis_store.apply(
+        batch, rules, ClockInput(reports, 3, lateness, due[0], now_ms), links, parcels=parcels
+    )
+    want = await memory.apply(batch, rules, ClockInput(reports, 3, lateness, due[1], now_ms), links, parcels=parcels)
     assert (got.at, got.due, got.stats.counts, got.alerts) == (want.at, want.due, want.stats.counts, want.alerts)
     await _kept_windows_hold_their_records(redis_store._client, redis_store._prefix)
     await redis_store.acknowledge(got.alerts[:1])
@@ -174,20 +184,40 @@ async def _every_entity_key_expires(client: aioredis.Redis, prefix: str) -> None
     assert [k for k, ttl in zip(keys, ttls, strict=True) if ttl <= 0] == []
 
 
+def split_parcel_wide(
+    updates: list[ParcelUpdate], wide: list[bool]
+) -> tuple[tuple[ParcelUpdate, ...], tuple[ParcelUpdate, ...]]:
+    """``updates`` as the entity's and as parcel-wide ones: each update that can go parcel-wide
+    (no mass, no cancellation) does where ``wide`` says so, as the pipeline sends them."""
+    flags = itertools.chain(wide, itertools.repeat(False))
+    mine: list[ParcelUpdate] = []
+    parcels: list[ParcelUpdate] = []
+    for u, flag in zip(updates, flags, strict=False):
+        (parcels if flag and parcel_wide(u) else mine).append(u)
+    return tuple(mine), tuple(parcels)
+
+
 @given(
     st.lists(
-        st.tuples(st.sampled_from(ENTITIES), parcel_updates(max_size=12), st.integers(0, 2), st.booleans()),
+        st.tuples(
+            st.sampled_from(ENTITIES),
+            parcel_updates(max_size=12),
+            st.integers(0, 2),
+            st.booleans(),
+            st.lists(st.booleans(), max_size=12),
+        ),
         min_size=1,
         max_size=8,
     )
 )
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_redis_store_equals_memory_store(
     redis_srv: RunningServer,
     loop: asyncio.AbstractEventLoop,
-    batches: list[tuple[EntityRef, list[ParcelUpdate], int, bool]],
+    batches: list[tuple[EntityRef, list[ParcelUpdate], int, bool, list[bool]]],
 ) -> None:
-    """Batches come from one of three partitions; each reports its progress first, as a worker does."""
+    """Batches come from one of three partitions; each reports its progress first, as a worker does.
+    Some updates without mass go parcel-wide, and reach every entity that holds or takes their parcel."""
 
     async def run() -> None:
         client = aioredis.from_url(redis_srv.url)
@@ -197,12 +227,13 @@ def test_redis_store_equals_memory_store(
         maxima: dict[int, int] = {}
         due_redis: tuple[EntityRef, ...] = ()
         due_memory: tuple[EntityRef, ...] = ()
-        batches.append((ENTITIES[0], [], 0, True))  # a final flush with every partition idle
-        for step, (entity, updates, partition, idle) in enumerate(batches):
+        batches.append((ENTITIES[0], [], 0, True, []))  # a final flush with every partition idle
+        for step, (entity, updates, partition, idle, wide) in enumerate(batches):
             reports = reports_after(maxima, updates, partition, idle)
-            batch = [EntityUpdates(entity, tuple(updates))] if updates else []
+            mine, parcels = split_parcel_wide(updates, wide)
+            batch = [EntityUpdates(entity, mine)] if mine else []
             due_redis, due_memory = await _same_step(
-                redis_store, memory, batch, RULES, reports, (due_redis, due_memory), [], step * 25_000
+                redis_store, memory, batch, RULES, reports, (due_redis, due_memory), [], step * 25_000, parcels
             )
         for entity in ENTITIES:
             state = memory.states.get(entity)
@@ -399,7 +430,7 @@ def test_a_parcel_that_never_counted_is_parked_once_and_moves_into_its_entities_
         [record] = _records(await client.hgetall(entity_keys(prefix, ENTITIES[1])[0])).values()
         assert (record.anchor_ms, record.mass_kg, record.version_id) == (t, 2.0, "picked_up")
         assert await _parked(client, prefix) == memory.parked
-        assert memory.parked["SF:1"][parked_tag(ENTITIES[1])] is RECORDED
+        assert memory.parked["SF:1"][parked_tag(ENTITIES[1])] == ENTITIES[1]
         assert await client.pttl(parked_key) > retention_ms  # the entities' idle expiry now
         await client.aclose()
 
@@ -475,7 +506,50 @@ def test_parked_tags_hold_the_start_of_each_key_and_whole_keys_written_before_ar
         assert (record.anchor_ms, record.mass_kg) == (t, 2.0)  # anchored at the parked declaration
         rewritten = await client.get(f"{prefix}:p:SF:8")
         assert first.key.encode() not in rewritten and b"a" + first.key[:PARKED_KEY_CHARS].encode() in rewritten
-        assert parked_records(rewritten)[parked_tag(whole)] == b"*"
+        assert parked_records(rewritten)[parked_tag(whole)] == f"*recipient:{whole.key}".encode()
+        await client.aclose()
+
+    loop.run_until_complete(run())
+
+
+def test_parcel_wide_updates_are_parked_once_for_their_parcel_and_reach_the_entities_that_hold_it(
+    redis_srv: RunningServer, loop: asyncio.AbstractEventLoop
+) -> None:
+    """An update without mass sent parcel-wide writes one record, under '~', in its parcel's parked
+    string, and no entity key. An entity that takes the parcel is marked with its whole member,
+    and a later parcel-wide update reaches it there; a mark written before marks were named ('*')
+    is read and kept, and reaches nobody."""
+
+    async def run() -> None:
+        client, prefix, store, memory = _both_stores(redis_srv)
+        t = 1_767_225_600_000
+        clock = (PartitionReport(0, None, idle=False),)
+        created = ParcelUpdate("SF:3", t, 0.0, 1.0, 1, "created")
+        await _same_step(store, memory, [], RULES, clock, ((), ()), [], parcels=(created,))
+        assert [k async for k in client.scan_iter(match=f"{prefix}:{{*")] == []
+        assert set(parked_records(await client.get(f"{prefix}:p:SF:3"))) == {PARCEL_WIDE}
+        declared = ParcelUpdate("SF:3", t + 3_600_000, 2.0, 1.5, 1, "declared")
+        await _same_step(store, memory, [EntityUpdates(ENTITIES[0], (declared,))], RULES, clock, ((), ()), [])
+        [record] = _records(await client.hgetall(entity_keys(prefix, ENTITIES[0])[0])).values()
+        assert (record.anchor_ms, record.mass_kg) == (t, 2.0)  # anchored at the parcel-wide event
+        marks = parked_records(await client.get(f"{prefix}:p:SF:3"))
+        assert marks[parked_tag(ENTITIES[0])] == f"*sender_phone:{ENTITIES[0].key}".encode()
+        weighed = ParcelUpdate("SF:3", t + 7_200_000, 0.0, 1.5, 2, "weighed")
+        await _same_step(store, memory, [], RULES, clock, ((), ()), [], parcels=(weighed,))
+        [record] = _records(await client.hgetall(entity_keys(prefix, ENTITIES[0])[0])).values()
+        assert (record.mass_kg, record.version_id) == (0.0, "weighed")
+        assert await _parked(client, prefix) == memory.parked
+
+        old_mark = f"{t}|0|1.0|1||0||created".encode()
+        await client.set(f"{prefix}:p:SF:4", b"1:*d%s\n%d:%s~\n" % (ENTITIES[2].key.encode(), len(old_mark), old_mark))
+        await store.apply(
+            [],
+            RULES,
+            ClockInput(clock, 3, CONFIG.allowed_lateness_s),
+            parcels=(ParcelUpdate("SF:4", t + 7_200_000, 0.0, 1.5, 2, "weighed"),),
+        )
+        marks = parked_records(await client.get(f"{prefix}:p:SF:4"))
+        assert marks[parked_tag(ENTITIES[2])] == b"*" and marks[PARCEL_WIDE].endswith(b"weighed")
         await client.aclose()
 
     loop.run_until_complete(run())

@@ -30,7 +30,14 @@ from detectors.store_sharded import ShardedWindowStore, shard_of, shard_prefixes
 from detectors.windows import EntityUpdates, ParcelUpdate, WindowConfig
 from streams.servers import RunningServer
 from tests.detectors.strategies import parcel_updates
-from tests.detectors.test_store_contract import CONFIG, _every_entity_key_expires, _records, links_of, reports_after
+from tests.detectors.test_store_contract import (
+    CONFIG,
+    _every_entity_key_expires,
+    _records,
+    links_of,
+    reports_after,
+    split_parcel_wide,
+)
 from tests.replay_expectations import RULES as RULES_FILE
 from tests.replay_expectations import SECRET, STREAM, essence, read_expected
 
@@ -92,6 +99,7 @@ def test_entities_spread_evenly_over_shards_and_clusters_stay_in_shard_zero() ->
             st.lists(st.sets(st.sampled_from(NODES), min_size=1, max_size=3), min_size=10, max_size=10),
             st.integers(0, 2),
             st.booleans(),
+            st.lists(st.booleans(), max_size=10),
         ),
         min_size=1,
         max_size=6,
@@ -101,10 +109,11 @@ def test_entities_spread_evenly_over_shards_and_clusters_stay_in_shard_zero() ->
 def test_a_sharded_store_equals_the_memory_store_call_by_call(
     redis_srv: RunningServer,
     loop: asyncio.AbstractEventLoop,
-    batches: list[tuple[list[ParcelUpdate], set[int], list[set[str]], int, bool]],
+    batches: list[tuple[list[ParcelUpdate], set[int], list[set[str]], int, bool, list[bool]]],
 ) -> None:
     """One worker's calls: every shard gets the same reports, so the shards' clocks agree, and the
-    alerts, statistics, progress and due entities are the single store's."""
+    alerts, statistics, progress and due entities are the single store's. Some updates without
+    mass go parcel-wide: every shard gets them, for the entities it holds."""
 
     async def run() -> None:
         client = aioredis.from_url(redis_srv.url)
@@ -112,18 +121,20 @@ def test_a_sharded_store_equals_the_memory_store_call_by_call(
         sharded, memory = ShardedWindowStore(client, CONFIG, prefix=prefix, shards=SHARDS), MemoryWindowStore(CONFIG)
         maxima: dict[int, int] = {}
         due: tuple[tuple[EntityRef, ...], tuple[EntityRef, ...]] = ((), ())
-        flushes: list[tuple[list[ParcelUpdate], set[int], list[set[str]], int, bool]] = [([], set(), [], 0, True)] * 4
-        for step, (updates, chosen, node_sets, partition, idle) in enumerate(batches + flushes):
+        flushes: list[tuple[list[ParcelUpdate], set[int], list[set[str]], int, bool, list[bool]]]
+        flushes = [([], set(), [], 0, True, [])] * 4
+        for step, (updates, chosen, node_sets, partition, idle, wide) in enumerate(batches + flushes):
             reports = reports_after(maxima, updates, partition, idle)
-            batch = [EntityUpdates(ENTITIES[i], tuple(updates)) for i in sorted(chosen)] if updates else []
+            mine, parcels = split_parcel_wide(updates, wide)
+            batch = [EntityUpdates(ENTITIES[i], mine) for i in sorted(chosen)] if mine else []
             links = links_of(updates, node_sets)
             now_ms = step * 25_000
             calls = sharded.round_trips
             got = await sharded.apply(
-                batch, RULES, ClockInput(reports, 3, CONFIG.allowed_lateness_s, due[0], now_ms), links
+                batch, RULES, ClockInput(reports, 3, CONFIG.allowed_lateness_s, due[0], now_ms), links, parcels=parcels
             )
             want = await memory.apply(
-                batch, RULES, ClockInput(reports, 3, CONFIG.allowed_lateness_s, due[1], now_ms), links
+                batch, RULES, ClockInput(reports, 3, CONFIG.allowed_lateness_s, due[1], now_ms), links, parcels=parcels
             )
             assert (got.at, got.stats.counts, got.alerts) == (want.at, want.stats.counts, want.alerts)
             assert sorted(got.due) == sorted(want.due) and got.partly_late == frozenset()

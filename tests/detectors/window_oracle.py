@@ -15,8 +15,14 @@ class OracleParcel:
     cancelled: bool
 
 
-def oracle_parcels(delivered: Sequence[tuple[ParcelUpdate, int]]) -> dict[str, OracleParcel]:
-    """Which parcels an entity holds after ``delivered`` (update, late-before bound at its delivery)."""
+def oracle_parcels(
+    delivered: Sequence[tuple[ParcelUpdate, int]], parcel_wide: Sequence[tuple[ParcelUpdate, int]] = ()
+) -> dict[str, OracleParcel]:
+    """Which parcels an entity holds after ``delivered`` (update, late-before bound at its delivery).
+
+    ``parcel_wide``: the parcel-wide updates (no mass, no cancellation), delivered alike: each folds
+    into the record of its parcel in every entity that has one, in whatever order they came.
+    """
     accepted: dict[str, list[ParcelUpdate]] = {}
     for u, late_before in delivered:
         if u.event_time_ms < late_before:
@@ -28,6 +34,10 @@ def oracle_parcels(delivered: Sequence[tuple[ParcelUpdate, int]]) -> dict[str, O
             history.append(u)
         else:
             accepted[u.parcel_key] = [u]
+    for u, late_before in parcel_wide:
+        history = accepted.get(u.parcel_key)
+        if history is not None and u.event_time_ms >= late_before and not any(h.cancelled for h in history):
+            history.append(u)
     result = {}
     for key, history in accepted.items():
         best = max(history, key=lambda h: (h.rank, h.event_time_ms, h.event_id))
