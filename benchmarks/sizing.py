@@ -131,8 +131,9 @@ def main() -> None:
         f" each), against {max(math.ceil(PEAK_PARCELS_PER_DAY * epp / 86_400 / redis_eps), 1):,} for the peak"
         " day's Redis CPU: memory decides.",
         "",
-        f"Each store call goes to every shard: {masters:,} script calls per batch. Keeping the target of 0.02"
-        f" round trips per event takes batches of {masters:,} / 0.02 = {math.ceil(masters / 0.02):,} events"
+        f"Each store call goes to every shard, after a call to each parcel's home shard: up to 2 x {masters:,}"
+        f" = {2 * masters:,} script calls per batch. Keeping the target of 0.02 round trips per event takes"
+        f" batches of {2 * masters:,} / 0.02 = {math.ceil(2 * masters / 0.02):,} events"
         " (`PARCELWATCH_BATCH_SIZE`), and every shard's call carries the rules and the clock: at this many"
         " shards the per-call cost, not the events, would bound the worker. So the practical ways to the"
         f" national figure are fewer, larger masters (at 256 GiB, filled to {args.fill:.0%},"

@@ -99,9 +99,12 @@ class MemoryWindowStore:
         # parcels; then every other update that cannot make a record live is parked; then the
         # entities left with updates, or due, are applied and judged (the Redis store's script does
         # the same, in this order).
-        holders = park_parcels(self.parked, parcels, at.late_before, total)
-        for entity, updates in holders.items():
-            run(entity, updates, at, None)
+        for entity, updates in park_parcels(self.parked, parcels, at.late_before, total).items():
+            # where its records still hold the parcel: a record pruned or evicted leaves its mark
+            records = self.states[entity].records
+            held = [u for u in updates if u.parcel_key in records]
+            if held:
+                run(entity, held, at, None)
         rest = [
             EntityUpdates(
                 group.entity, tuple(park_updates(self.parked, group.entity, group.updates, at.late_before, total))

@@ -25,9 +25,10 @@
 -- Parked records (not in KEYS, like the cluster keys; detectors/windows.py: park_parcels, park_updates):
 --   <prefix>:p:<parcel key> STRING: per entity, the record, as above, of a parcel that never counted
 --   for it, or '*<type>:<key>': that entity holds the record ('*' alone, written before holders were
---   named: an entity holds it); under the tag '~', the record of the parcel's parcel-wide updates
---   (parked_of below has the format). Expires parked_ms after its last write (wall clock), or with
---   the entities once it marks one.
+--   named: an entity holds it), or '><type>:<key>': an entity of another shard may hold it (a sharded
+--   store's parcel's home shard: its parcel-wide updates are handed back for that shard); under the
+--   tag '~', the record of the parcel's parcel-wide updates (parked_of below has the format).
+--   Expires parked_ms after its last write (wall clock), or with the entities once it marks one.
 -- An alert is handed out once, to the call that raised it, and again only when it is still not
 -- acknowledged reclaim_ms later (wall clock): two workers touching one entity never both publish it.
 -- Cluster keys (not in KEYS: the roots are found here; one hash slot on Redis Cluster, where the prefix
@@ -35,13 +36,20 @@
 --   entries scored by event time, <prefix>:cl:parent HASH identifier -> identifier it joined under,
 --   and the two keys of each cluster entity "cluster:<root>".
 -- ARGV[1]: JSON {cfg = {retention_ms, max_parcels, max_evidence, ttl_ms, partitions, lateness_ms, due_limit, now_ms,
---                       prefix, cluster_limit, parked_key_chars, parked_ms, count_parcels}, links = {{time_ms, entry JSON}},
+--                       prefix, cluster_limit, parked_key_chars, parked_ms}, links = {{time_ms, entry JSON}},
 --               rules = {entity_type = {{id, width_ms, threshold, min_parcels, factor, severity, window_s}}},
 --               rows = {{parcel, time_ms, mass, weight, rank, event_id, cancelled(0/1), reasons,
 --                        the record it writes where it is new}},
 --               entities = {{et, key, u = {numbers of its rows}}}, more = {{et, key, u = {}}},
 --               parcels = {rows, as above: updates without mass, not cancellations, for their parcels
 --                          and every entity that holds or will take them (windows.park_parcels)},
+--               A sharded store (store_sharded.py) also sends, to a parcel's home shard:
+--               marks = {{parcel, tag, member}: entities of other shards that may take the parcel},
+--               pulls = {parcels whose parcel-wide record to return};
+--               and to the shards of the entities:
+--               wide = {parcel = its parcel-wide record, as its home shard returned it},
+--               held = {{et, key, u = {rows}}: parcel-wide updates for an entity, applied where it
+--                       holds the parcel and dropped where it does not}.
 --               judge = {numbers of the batch's entities that are due (judged even with nothing to apply)},
 --               reports = {{partition, max_ms or '', idle 0/1}}}
 -- The progress the batch is refused and judged with is read before this call's reports are merged
@@ -49,7 +57,9 @@
 -- are judged with it in the same call (up to due_limit of them, and the clusters).
 -- Returns JSON {stats = {status = count}, alerts = {pending alert JSON strings},
 --               at = {check_until, late_before} as exact decimal strings,
---               due = {members still due: beyond due_limit}}.
+--               due = {members still due: beyond due_limit},
+--               forward = {{member, number of a parcels row}: updates for entities of other shards},
+--               wide = {each pulled parcel's parcel-wide record, or ''}}.
 
 local req = cjson.decode(ARGV[1])
 local batch_entities = #req.entities
@@ -204,6 +214,9 @@ end
 
 -- A parked value that marks an entity holding the parcel: '*' then the entity's member.
 local function holds(value) return value ~= nil and string.byte(value, 1) == 42 end
+-- One that marks an entity of another shard that may hold it: '>' then the entity's member.
+local function remote(value) return value ~= nil and string.byte(value, 1) == 62 end
+local pulled = req.wide or {}
 
 -- Parked records: one string per parcel, read once per call and written whole. For each distinct
 -- value (a record, or '*': the entity holds it), "<bytes>:<value><tag> <tag>...\n", the value
@@ -254,7 +267,7 @@ local function write_parked(pid)
       tags = {}
       by_value[value] = tags
       values[#values + 1] = value
-      if holds(value) and ttl > ms then ms = ttl end
+      if (holds(value) or remote(value)) and ttl > ms then ms = ttl end
     end
     tags[#tags + 1] = tag
   end
@@ -355,7 +368,8 @@ local function process(ent, rkey, zkey, check_until, late_before, judge_from, pa
       local rec, held, wide, stored = nil, nil, nil, nil
       if parks then
         local st = parked_of(pid)
-        stored, wide = st[tag], st['~']
+        stored, wide = st[tag], st['~'] or pulled[pid]
+        if wide == '' then wide = nil end
         if not holds(stored) then held = stored end
       end
       local dirty, new, old = true, nil, nil
@@ -628,12 +642,41 @@ for _, ent in ipairs(req.entities) do
   for k, row in ipairs(ent.u) do ent.u[k] = rows[row] end
 end
 
+local function mark_dirty(pid)
+  if not parked_dirty[pid] then
+    parked_dirty[pid] = true
+    dirty_order[#dirty_order + 1] = pid
+  end
+end
+
+-- A sharded store's marks, before the parcel-wide updates: those of this call reach them too.
+for _, m in ipairs(req.marks or {}) do
+  local st = parked_of(m[1])
+  if not holds(st[m[2]]) and st[m[2]] ~= '>' .. m[3] then
+    st[m[2]] = '>' .. m[3]
+    mark_dirty(m[1])
+  end
+end
+
+-- Apply rows to an entity where it holds their parcels (windows.park_parcels: the parcel-wide
+-- updates reach the entities that hold their parcels).
+local function apply_held(member, rows)
+  local et, key = string.match(member, '^([^:]+):(.*)$')
+  local rk, zk = keys_of(et, key)
+  local kept = {}
+  for _, u in ipairs(rows) do
+    if redis.call('HEXISTS', rk, u[1]) == 1 then kept[#kept + 1] = u end
+  end
+  if #kept > 0 then process({et = et, key = key, u = kept}, rk, zk, check_until, late_before, nil, true) end
+end
+
 -- Phase 0 (windows.park_parcels): the parcel-wide updates fold into their parcels' '~' records,
--- and are applied to the entities that hold their parcels.
-local holder_rows, holder_order = {}, {}
-for _, u in ipairs(req.parcels) do
+-- and are applied to the entities that hold their parcels; those for entities of other shards are
+-- handed back.
+local holder_rows, holder_order, forward = {}, {}, {}
+for i, u in ipairs(req.parcels) do
   if u[2] < late_before then
-    if cfg.count_parcels then stats.late = stats.late + 1 end
+    stats.late = stats.late + 1
   else
     local pid = u[1]
     local st = parked_of(pid)
@@ -645,12 +688,9 @@ for _, u in ipairs(req.parcels) do
     end
     if dirty then
       st['~'] = value
-      if not parked_dirty[pid] then
-        parked_dirty[pid] = true
-        dirty_order[#dirty_order + 1] = pid
-      end
+      mark_dirty(pid)
     end
-    if cfg.count_parcels then stats[status] = stats[status] + 1 end
+    stats[status] = stats[status] + 1
     for _, v in pairs(st) do
       if holds(v) and #v > 1 then
         local member = string.sub(v, 2)
@@ -661,15 +701,16 @@ for _, u in ipairs(req.parcels) do
           holder_order[#holder_order + 1] = member
         end
         list[#list + 1] = u
+      elseif remote(v) then
+        forward[#forward + 1] = {string.sub(v, 2), i}
       end
     end
   end
 end
-for _, member in ipairs(holder_order) do
-  local et, key = string.match(member, '^([^:]+):(.*)$')
-  local rk, zk = keys_of(et, key)
-  process({et = et, key = key, u = holder_rows[member]}, rk, zk, check_until, late_before, nil, true)
-end
+for _, member in ipairs(holder_order) do apply_held(member, holder_rows[member]) end
+for _, h in ipairs(req.held or {}) do apply_held(h.et .. ':' .. h.key, h.u) end
+local wide_out = {}
+for i, pid in ipairs(req.pulls or {}) do wide_out[i] = parked_of(pid)['~'] or '' end
 
 -- Phase 1 (windows.park_updates): updates without mass that are not cancellations, on parcels the
 -- entity does not hold, go to the parked records; the rest stay, in order, for phase 2.
@@ -703,10 +744,7 @@ for _, ent in ipairs(req.entities) do
           end
           if dirty then
             st[tag] = value
-            if not parked_dirty[pid] then
-              parked_dirty[pid] = true
-              dirty_order[#dirty_order + 1] = pid
-            end
+            mark_dirty(pid)
           end
           stats[status] = stats[status] + 1
         end
@@ -948,4 +986,5 @@ end
 advance_clusters(next_until, due_clusters)
 local due = due_before(next_until)
 
-return cjson.encode({stats = stats, alerts = pending, at = {fmt(check_until), fmt(late_before)}, due = due})
+return cjson.encode({stats = stats, alerts = pending, at = {fmt(check_until), fmt(late_before)}, due = due,
+                     forward = forward, wide = wide_out})

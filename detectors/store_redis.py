@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -116,6 +116,21 @@ class EncodedBatch:
     entities_json: orjson.Fragment
     links: orjson.Fragment
     parcels: orjson.Fragment = orjson.Fragment(b"[]")  # the parcel-wide updates' rows
+    # A sharded store's (store_sharded.py): to a parcel's home shard, entities of other shards that
+    # may take it (parcel, parked tag, member) and parcels whose parcel-wide record to return; to
+    # an entity's shard, those records and the parcel-wide updates for the entities that hold them.
+    marks: tuple[tuple[str, str, str], ...] = ()
+    pulls: tuple[str, ...] = ()
+    wide: dict[str, str] = field(default_factory=dict)
+    held: tuple[tuple[EntityRef, tuple[ParcelUpdate, ...]], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CallReply:
+    """What one script call answered besides its :class:`BatchResult`: for a sharded store."""
+
+    forward: list[tuple[str, int]]  # (member of another shard's entity, index of a parcel-wide update)
+    wide: list[str]  # each pulled parcel's parcel-wide record as the script encodes one, or ''
 
 
 def parcel_rows(parcels: Sequence[ParcelUpdate]) -> orjson.Fragment:
@@ -204,9 +219,6 @@ class RedisWindowStore:
         self.due_limit = 1000
         self.cluster_limit = 5000
         self.round_trips = 0
-        # Whether the stats count the parcel-wide updates: a sharded store sends them to every
-        # shard, and counts them in one.
-        self.counts_parcels = True
 
     @property
     def config(self) -> WindowConfig:
@@ -264,7 +276,6 @@ class RedisWindowStore:
                 "parked_ms": cfg.parked_life_s * 1000,
                 "cluster_limit": self.cluster_limit,
                 "reclaim_ms": cfg.reclaim_after_s * 1000,
-                "count_parcels": self.counts_parcels,
             },
             "links": encoded.links,
             "rules": {
@@ -278,6 +289,13 @@ class RedisWindowStore:
             "rows": encoded.rows,
             "entities": encoded.entities_json,
             "parcels": encoded.parcels,
+            "marks": encoded.marks,
+            "pulls": encoded.pulls,
+            "wide": encoded.wide,
+            "held": [
+                {"et": entity.entity_type, "key": entity.key, "u": [_row(u) for u in updates]}
+                for entity, updates in encoded.held
+            ],
             "more": [_entity_json(e, []) for e in more],
             # due entities of the batch: judged even when all their updates were parked
             "judge": [encoded.entities[e] for e in clock.due if e in encoded.entities],
@@ -298,6 +316,11 @@ class RedisWindowStore:
         parcels: Sequence[ParcelUpdate] = (),
     ) -> BatchResult:
         request = encoded if isinstance(encoded, EncodedBatch) else self.prepare(batch, links, parcels)
+        result, _ = await self.call(request, rules, clock)
+        return result
+
+    async def call(self, request: EncodedBatch, rules: RuleSet, clock: ClockInput) -> tuple[BatchResult, CallReply]:
+        """One script call: :meth:`apply`'s result, and what a sharded store reads besides."""
         try:
             keys, args = self._request(request, rules, clock)
             reply = await self._apply(keys=keys, args=[args])
@@ -311,12 +334,17 @@ class RedisWindowStore:
         pending = decoded["alerts"]
         alerts = {a.alert_id: a for a in map(alert_from_json, pending if isinstance(pending, list) else [])}
         check_until, late_before = (int(float(v)) for v in decoded["at"])
-        due = decoded["due"]
-        return BatchResult(
+        due, forward, wide = decoded["due"], decoded["forward"], decoded["wide"]
+        result = BatchResult(
             stats,
             sorted(alerts.values(), key=lambda a: (a.last_event_ms, a.alert_id)),
             Progress(check_until, late_before),
             tuple(EntityRef(*m.split(":", 1)) for m in (due if isinstance(due, list) else [])),
+        )
+        # cjson writes an empty list as an empty object
+        return result, CallReply(
+            [(member, int(i)) for member, i in forward] if isinstance(forward, list) else [],
+            wide if isinstance(wide, list) else [],
         )
 
     async def acknowledge(self, alerts: Sequence[RaisedAlert]) -> None:

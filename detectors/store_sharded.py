@@ -3,10 +3,12 @@
 
 Each shard is a whole window store under a prefix of its own (its own hash tag, so its own slot):
 its entities, parked parcels, stream clock, due index and claims. An entity lives in one shard,
-chosen from its tag; identity clusters live in shard 0. Every call goes to every shard, with the
-same partition reports, concurrently: a shard's clock therefore moves only with calls that also
-bring it the shard's part of the batch, and each shard judges and refuses with its own clock in
-one atomic call, as the single store does (docs/windows.md, "Sharding").
+chosen from its tag; identity clusters live in shard 0; a parcel's parcel-wide record lives in its
+home shard, chosen from its key. A call first goes to the parcels' home shards (their parcel-wide
+updates, the marks and pulls the entities of other shards need), then to every shard, with the same
+partition reports, concurrently: a shard's clock therefore moves only with calls that also bring it
+the shard's part of the batch, and each shard judges and refuses with its own clock in one atomic
+call, as the single store does (docs/windows.md, "Sharding").
 
 What differs from one store: with several workers the shards' clocks can stand a little apart
 while calls interleave, so an event just at the late bound can be refused by one shard and
@@ -30,8 +32,8 @@ from detectors.entities import EntityRef
 from detectors.errors import ConfigError, StoreError
 from detectors.rules import RuleSet
 from detectors.store import BatchResult, ClockInput
-from detectors.store_redis import EncodedBatch, RedisWindowStore, parcel_rows
-from detectors.windows import ApplyStats, EntityUpdates, ParcelUpdate, Progress, RaisedAlert, WindowConfig
+from detectors.store_redis import EncodedBatch, RedisWindowStore
+from detectors.windows import ApplyStats, EntityUpdates, ParcelUpdate, Progress, RaisedAlert, WindowConfig, parked_tag
 
 MAX_SHARDS = 1024
 T = TypeVar("T")
@@ -78,7 +80,9 @@ class ShardedBatch:
     """A batch split by shard, each part encoded for its shard's script."""
 
     parts: tuple[tuple[list[EntityUpdates], Sequence[ClusterEntry], EncodedBatch], ...]
-    parcels: Sequence[ParcelUpdate] = ()  # the parcel-wide updates, sent to every shard
+    # With several shards, the first call, to the parcels' home shards: each shard's parcel-wide
+    # updates and its request (marks and pulls included), or None where it has nothing to do.
+    homes: tuple[tuple[list[ParcelUpdate], EncodedBatch] | None, ...] = ()
 
 
 class ShardedWindowStore:
@@ -88,10 +92,6 @@ class ShardedWindowStore:
     def __init__(self, client: Any, config: WindowConfig, prefix: str = "pw", shards: int = 2) -> None:
         self.prefixes = shard_prefixes(prefix, shards)
         self.shards = tuple(RedisWindowStore(client, config, prefix=p) for p in self.prefixes)
-        # Every shard gets the parcel-wide updates (an entity of any shard may hold or take their
-        # parcels); shard 0 counts them.
-        for shard in self.shards[1:]:
-            shard.counts_parcels = False
         self._client = client
         self._layout_key = f"{prefix}:shards"  # in the deployment's own slot, whatever the count
         self._layout_checked = False
@@ -154,6 +154,10 @@ class ShardedWindowStore:
             parts[self.shard_of(entity_of(item))].append(item)
         return parts
 
+    def home_of(self, parcel_key: str) -> int:
+        """The shard that keeps a parcel's parcel-wide record (``windows.park_parcels``)."""
+        return home_of(parcel_key, len(self.shards))
+
     def prepare(
         self,
         batch: Sequence[EntityUpdates],
@@ -161,13 +165,37 @@ class ShardedWindowStore:
         parcels: Sequence[ParcelUpdate] = (),
     ) -> ShardedBatch:
         if len(self.shards) == 1:
-            return ShardedBatch(((list(batch), links, self.shards[0].prepare(batch, links, parcels)),), parcels)
-        rows = parcel_rows(parcels)  # encoded once, for every shard
+            return ShardedBatch(((list(batch), links, self.shards[0].prepare(batch, links, parcels)),))
         parts = []
         for i, (shard, part) in enumerate(zip(self.shards, self._split(batch, lambda g: g.entity), strict=True)):
             part_links = links if i == 0 else ()
-            parts.append((part, part_links, replace(shard.prepare(part, part_links), parcels=rows)))
-        return ShardedBatch(tuple(parts), parcels)
+            parts.append((part, part_links, shard.prepare(part, part_links)))
+        # A parcel's parcel-wide record lives in its home shard only. An entity of another shard
+        # whose update may make the parcel live there is marked at home (later parcel-wide updates
+        # come back for it), and every parcel an entity of another shard is given is pulled from
+        # home, for the second call (docs/windows.md, "Sharding").
+        home_parcels: list[list[ParcelUpdate]] = [[] for _ in self.shards]
+        for u in parcels:
+            home_parcels[self.home_of(u.parcel_key)].append(u)
+        marks: list[dict[tuple[str, str, str], None]] = [{} for _ in self.shards]
+        pulls: list[dict[str, None]] = [{} for _ in self.shards]
+        for i, (part, _, _) in enumerate(parts):
+            for group in part:
+                tag, member = parked_tag(group.entity), group.entity.tag
+                for u in group.updates:
+                    home = self.home_of(u.parcel_key)
+                    if home != i:
+                        pulls[home][u.parcel_key] = None
+                        if u.mass_kg > 0:
+                            marks[home][(u.parcel_key, tag, member)] = None
+        homes: list[tuple[list[ParcelUpdate], EncodedBatch] | None] = []
+        for shard, mine, marked, pulled in zip(self.shards, home_parcels, marks, pulls, strict=True):
+            if mine or marked or pulled:
+                request = replace(shard.prepare([], (), mine), marks=tuple(marked), pulls=tuple(pulled))
+                homes.append((mine, request))
+            else:
+                homes.append(None)
+        return ShardedBatch(tuple(parts), tuple(homes))
 
     async def apply(
         self,
@@ -183,29 +211,57 @@ class ShardedWindowStore:
         if len(self.shards) == 1:
             part, part_links, part_encoded = request.parts[0]
             return await self.shards[0].apply(part, rules, clock, part_links, part_encoded)
+        # First call: the parcel-wide updates at their home shards, with no reports and nothing
+        # due (the second call brings those), so it refuses with the progress the second reads.
+        at_home = [(i, home) for i, home in enumerate(request.homes) if home is not None]
+        first = await asyncio.gather(
+            *(self.shards[i].call(home[1], rules, replace(clock, reports=(), due=())) for i, home in at_home)
+        )
+        wide: dict[str, str] = {}
+        held: dict[EntityRef, list[ParcelUpdate]] = {}
+        for (_, (mine, home_request)), (_, reply) in zip(at_home, first, strict=True):
+            wide.update((pid, raw) for pid, raw in zip(home_request.pulls, reply.wide, strict=True) if raw)
+            for member, index in reply.forward:
+                held.setdefault(EntityRef(*member.split(":", 1)), []).append(mine[index - 1])
+        held_by_shard = self._split(held.items(), lambda item: item[0])
         due = self._split(clock.due, lambda entity: entity)
-        results = await asyncio.gather(
+        second = await asyncio.gather(
             *(
-                shard.apply(part, rules, replace(clock, due=tuple(shard_due)), part_links, part_encoded)
-                for shard, (part, part_links, part_encoded), shard_due in zip(
-                    self.shards, request.parts, due, strict=True
+                shard.call(
+                    replace(
+                        part_encoded,
+                        wide={pid: wide[pid] for pid in _parcels_of(part) if pid in wide},
+                        held=tuple((entity, tuple(updates)) for entity, updates in shard_held),
+                    ),
+                    rules,
+                    replace(clock, due=tuple(shard_due)),
+                )
+                for shard, (part, _, part_encoded), shard_due, shard_held in zip(
+                    self.shards, request.parts, due, held_by_shard, strict=True
                 )
             )
         )
         stats = ApplyStats()
         alerts: list[RaisedAlert] = []
         still_due: list[EntityRef] = []
-        for result in results:
+        for result, _ in (*first, *second):
             stats.add(result.stats)
             alerts.extend(result.alerts)
+        for result, _ in second:
             still_due.extend(result.due)
+        results = [result for result, _ in (*first, *second)]
         late_before = min(result.at.late_before for result in results)
+        calls = [
+            (list(_updates(part, part_links)), result.at.late_before)
+            for (part, part_links, _), (result, _) in zip(request.parts, second, strict=True)
+        ]
+        calls += [(home[0], result.at.late_before) for (_, home), (result, _) in zip(at_home, first, strict=True)]
         return BatchResult(
             stats,
             sorted(alerts, key=lambda a: (a.last_event_ms, a.alert_id)),
             Progress(min(result.at.check_until for result in results), late_before),
             tuple(still_due),
-            *_refused(request, results, late_before),
+            *_refused(calls, late_before),
         )
 
     async def acknowledge(self, alerts: Sequence[RaisedAlert]) -> None:
@@ -218,39 +274,33 @@ class ShardedWindowStore:
 
 
 def _refused(
-    request: ShardedBatch, results: Sequence[BatchResult], late_before: int
+    calls: Sequence[tuple[Sequence[ParcelUpdate], int]], late_before: int
 ) -> tuple[frozenset[str], frozenset[str]]:
     """Ids of events at or after ``late_before`` (the lowest shard's bound: those before it are late
-    everywhere) that a shard with a later bound refused, and of those, the ones another shard counted.
-    Nearly always no shard's bound is above the lowest (one worker, or one shard), and nothing is read."""
-    ahead = [r.at.late_before > late_before for r in results]
-    if not any(ahead):
+    everywhere) that a shard's call with a later bound refused, and of those, the ones another call
+    counted. ``calls``: each call's updates and late bound. Nearly always no shard's bound is above
+    the lowest (one worker, or one shard), and nothing is read."""
+    if not any(bound > late_before for _, bound in calls):
         return frozenset(), frozenset()
-    refused: set[str] = set()
-    for (part, part_links, _), result, is_ahead in zip(request.parts, results, ahead, strict=True):
-        if is_ahead:
-            bound = result.at.late_before
-            refused.update(
-                u.event_id
-                for u in _updates(part, part_links, request.parcels)
-                if late_before <= u.event_time_ms < bound
-            )
+    refused = {u.event_id for updates, bound in calls for u in updates if late_before <= u.event_time_ms < bound}
     counted = {
-        u.event_id
-        for (part, part_links, _), result in zip(request.parts, results, strict=True)
-        for u in _updates(part, part_links, request.parcels)
-        if u.event_id in refused and u.event_time_ms >= result.at.late_before
+        u.event_id for updates, bound in calls for u in updates if u.event_id in refused and u.event_time_ms >= bound
     }
     return frozenset(refused), frozenset(counted)
 
 
-def _updates(
-    part: list[EntityUpdates], links: Sequence[ClusterEntry], parcels: Sequence[ParcelUpdate]
-) -> Iterator[ParcelUpdate]:
-    """Every update a shard's part of a batch carries: its entities', its cluster links' and the
-    parcel-wide ones (every shard gets those)."""
+def _updates(part: list[EntityUpdates], links: Sequence[ClusterEntry]) -> Iterator[ParcelUpdate]:
+    """Every update a shard's part of a batch carries, its entities' and its cluster links'."""
     for group in part:
         yield from group.updates
     for link in links:
         yield link.update
-    yield from parcels
+
+
+def _parcels_of(part: list[EntityUpdates]) -> set[str]:
+    return {u.parcel_key for group in part for u in group.updates}
+
+
+def home_of(parcel_key: str, shards: int) -> int:
+    """The shard that keeps a parcel's parcel-wide record: a CRC-32 of its key."""
+    return 0 if shards == 1 else zlib.crc32(parcel_key.encode()) % shards

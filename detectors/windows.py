@@ -425,7 +425,8 @@ def park_parcels(
     parked: Parked, updates: Sequence[ParcelUpdate], late_before: int, stats: ApplyStats | None
 ) -> dict[EntityRef, list[ParcelUpdate]]:
     """Fold parcel-wide updates (:func:`parcel_wide`) into their parcels' parcel-wide records;
-    return, for each entity that holds one of their parcels, its updates in order, to apply to it.
+    return, for each entity marked as holding one of their parcels, its updates in order, to apply
+    to it where its records still hold the parcel (pruning and the cap leave the mark).
 
     Nearly every event has no suspect mass, and such an event cannot make any entity's record of
     its parcel live: it is sent once, for its parcel, not once for each entity it names (naming

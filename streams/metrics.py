@@ -50,7 +50,9 @@ class Metrics:
             "parcelwatch_window_updates_total", "Window updates by outcome", ["status"], registry=r
         )
         self.redis_round_trips = Counter(
-            "parcelwatch_redis_round_trips_total", "Window store calls (one per batch and store shard)", registry=r
+            "parcelwatch_redis_round_trips_total",
+            "Window store calls (one per batch; with several shards, up to two per batch and shard)",
+            registry=r,
         )
         self.redis_errors = Counter(
             "parcelwatch_redis_errors_total",

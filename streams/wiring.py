@@ -102,10 +102,12 @@ def shard_advice(settings: Settings) -> list[str]:
             f"PARCELWATCH_REDIS_SHARDS={shards} on one Redis server spreads nothing and costs more memory and CPU:"
             " set PARCELWATCH_REDIS_CLUSTER=true with a cluster node's URL, or the shards back to 1"
         )
-    if shards / batch > 0.02:
+    # several shards: a call to each parcel's home shard, then one to every shard (docs/windows.md)
+    calls = shards if shards == 1 else 2 * shards
+    if calls / batch > 0.02:
         advice.append(
-            f"{shards} shards with batches of {batch} events make {shards / batch:.3f} Redis round trips per event"
-            f" (one call per shard per batch): set PARCELWATCH_BATCH_SIZE to {shards * 50} or more for 0.02"
+            f"{shards} shards with batches of {batch} events make up to {calls / batch:.3f} Redis round trips per"
+            f" event (two calls per shard per batch): set PARCELWATCH_BATCH_SIZE to {calls * 50} or more for 0.02"
         )
     return advice
 

@@ -20,14 +20,14 @@ from redis.crc import key_slot
 from detectors.entities import EntityRef, Pseudonymizer
 from detectors.errors import ConfigError
 from detectors.offline import detect_in_order, parse_valid
-from detectors.pipeline import BatchOutcome, Detector, apply_batch, prepare_batch
+from detectors.pipeline import BatchOutcome, Detector, PreparedBatch, apply_batch, prepare_batch
 from detectors.reference import load_reference
 from detectors.rules import Rule, RuleSet, load_rules
 from detectors.store import ClockInput, PartitionReport
 from detectors.store_memory import MemoryWindowStore
-from detectors.store_redis import entity_keys
+from detectors.store_redis import entity_keys, parked_records
 from detectors.store_sharded import ShardedWindowStore, shard_of, shard_prefixes
-from detectors.windows import EntityUpdates, ParcelUpdate, WindowConfig
+from detectors.windows import PARCEL_WIDE, EntityUpdates, ParcelUpdate, WindowConfig
 from streams.servers import RunningServer
 from tests.detectors.strategies import parcel_updates
 from tests.detectors.test_store_contract import (
@@ -138,7 +138,10 @@ def test_a_sharded_store_equals_the_memory_store_call_by_call(
             )
             assert (got.at, got.stats.counts, got.alerts) == (want.at, want.stats.counts, want.alerts)
             assert sorted(got.due) == sorted(want.due) and got.partly_late == frozenset()
-            assert sharded.round_trips - calls == SHARDS  # every shard, every call: each carries the reports
+            # every shard, every call (each carries the reports), and first the parcels' home shards
+            homes = {sharded.home_of(key) for key in {u.parcel_key for u in updates}} if updates else set()
+            assert sharded.round_trips - calls <= SHARDS + len(homes)
+            assert sharded.round_trips - calls >= SHARDS + len({sharded.home_of(u.parcel_key) for u in parcels})
             await sharded.acknowledge(got.alerts[:1])
             await memory.acknowledge(want.alerts[:1])
             due = got.due, want.due
@@ -149,6 +152,11 @@ def test_a_sharded_store_equals_the_memory_store_call_by_call(
                 assert not await client.exists(*entity_keys(other, entity))
         for shard_prefix in sharded.prefixes:
             await _every_entity_key_expires(client, shard_prefix)
+        # a parcel's parcel-wide record is kept in its home shard alone
+        for i, shard_prefix in enumerate(sharded.prefixes):
+            async for key in client.scan_iter(match=f"{shard_prefix}:p:*"):
+                if PARCEL_WIDE in parked_records(await client.get(key)):
+                    assert sharded.home_of(key.decode()[len(shard_prefix) + 3 :]) == i
         await client.aclose()
 
     loop.run_until_complete(run())
@@ -181,7 +189,8 @@ def test_an_event_one_shard_refuses_and_another_counts_is_dead_lettered_as_late(
 ) -> None:
     """Another worker's report reached shard 0's clock and not yet shard 1's: shard 0 refuses the
     batch's older events, shard 1 still counts them. The store names them; the pipeline returns
-    them as late (to be dead-lettered) and keeps their details, since shard 1 counted them."""
+    them as late (to be dead-lettered) and keeps their details, since shard 1 counted them. An event
+    without suspect mass goes to its parcel's home shard alone: refused or counted whole."""
     events = parse_valid(STREAM.read_bytes().splitlines())[:200]
     detector = Detector(load_reference(), load_rules(RULES_FILE), Pseudonymizer(SECRET.encode()))
     config = WindowConfig.for_rules(detector.rules.longest_window_s)
@@ -189,7 +198,7 @@ def test_an_event_one_shard_refuses_and_another_counts_is_dead_lettered_as_late(
     times = sorted(e.event_time_ms for e in events)
     low, middle = times[0], times[len(times) // 2]
 
-    async def run() -> tuple[BatchOutcome, list[dict[str, Any]]]:
+    async def run() -> tuple[BatchOutcome, PreparedBatch, ShardedWindowStore]:
         client = aioredis.from_url(redis_srv.url)
         try:
             store = ShardedWindowStore(client, config, prefix=next(_prefixes), shards=2)
@@ -202,17 +211,24 @@ def test_an_event_one_shard_refuses_and_another_counts_is_dead_lettered_as_late(
             ahead = (PartitionReport(1, middle + lateness_ms, False),)
             await store.shards[0].apply([], detector.rules, replace(mine, reports=ahead))
             prepared = prepare_batch(events, detector)
-            return await apply_batch(prepared, store, mine), prepared.details
+            return await apply_batch(prepared, store, mine), prepared, store
         finally:
             await client.aclose()
 
-    outcome, details = loop.run_until_complete(run())
+    outcome, prepared, store = loop.run_until_complete(run())
+    details = prepared.details
     assert outcome.at.late_before == low  # the lower bound, shard 1's: no event is late everywhere
     late = {e.event_id: e for e in outcome.late}
     assert late and all(low <= e.event_time_ms < middle for e in late.values())  # refused by shard 0
     assert outcome.partly_late <= set(late)
-    # nearly every event has an entity in each shard: most of the older half is late in shard 0 only
-    assert len(outcome.partly_late) >= 0.8 * sum(1 for e in events if e.event_time_ms < middle)
+    older = {e.event_id for e in events if e.event_time_ms < middle}
+    wide = {u.event_id: u for u in prepared.parcels}
+    # an event with suspect mass has entities in both shards: most of the older ones are late in shard 0 only
+    with_mass = older - set(wide)
+    assert with_mass and len(outcome.partly_late) >= 0.75 * len(with_mass)
+    # one without goes to its parcel's home shard only: late there and so everywhere, or counted
+    assert not outcome.partly_late & set(wide)
+    assert {i for i in older & set(wide) if store.home_of(wide[i].parcel_key) == 0} == set(late) & set(wide)
     kept = {(d["parcel_id"], d["event_time_ms"]) for d in outcome.parcel_details}
     for event_id, event in late.items():
         key = (event.parcel_key, event.event_time_ms)

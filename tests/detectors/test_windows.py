@@ -318,9 +318,9 @@ def step_wide(
     stats = ApplyStats()
     raised: list[RaisedAlert] = []
     for entity, updates in park_parcels(parked, parcels, at.late_before, stats).items():
-        raised += apply_entity(
-            states.setdefault(entity, EntityState()), entity, updates, rules, BIG, at, parked=parked
-        )[1]
+        state = states.setdefault(entity, EntityState())
+        held = [u for u in updates if u.parcel_key in state.records]
+        raised += apply_entity(state, entity, held, rules, BIG, at, parked=parked)[1]
     for entity, updates in batches:
         rest = park_updates(parked, entity, updates, at.late_before, stats)
         state = states.setdefault(entity, EntityState())

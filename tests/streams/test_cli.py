@@ -77,7 +77,7 @@ def test_a_worker_with_another_shard_count_than_the_deployments_stops_before_joi
     result = cli("worker", env=settings_env(odd))
     assert result.returncode == 2 and "written with 3 shards, and PARCELWATCH_REDIS_SHARDS is 2" in result.stderr
     assert "PARCELWATCH_REDIS_SHARDS=2 on one Redis server spreads nothing" in result.stderr
-    assert "0.040 Redis round trips per event" in result.stderr and "PARCELWATCH_BATCH_SIZE to 100" in result.stderr
+    assert "up to 0.080 Redis round trips per event" in result.stderr and "BATCH_SIZE to 200" in result.stderr
 
 
 def test_replay_errors_are_clear(tmp_path: Path) -> None:
