@@ -67,6 +67,7 @@ PARTS: tuple[tuple[str, tuple[Mark, ...]], ...] = (
             "detectors/clusters.py",
             "detectors/parcel_store.py",
             ("detectors/pipeline.py", frozenset({"entity_updates", "parcel_update"})),
+            ("detectors/windows.py", frozenset({"parcel_wide"})),
         ),
     ),
     (
@@ -74,8 +75,18 @@ PARTS: tuple[tuple[str, tuple[Mark, ...]], ...] = (
         (
             (
                 "detectors/store_redis.py",
-                frozenset({"RedisWindowStore.prepare", "RedisWindowStore._request", "_row", "_entity_json"}),
+                frozenset(
+                    {
+                        "RedisWindowStore.prepare",
+                        "RedisWindowStore._request",
+                        "_row",
+                        "_entity_json",
+                        "parcel_rows",
+                        "stored_event_id",
+                    }
+                ),
             ),
+            ("detectors/windows.py", frozenset({"update_row"})),
         ),
     ),
     (
