@@ -270,8 +270,9 @@ def main() -> None:
             "Target: <= 0.02 round trips per event.",
             "",
             "Redis memory as the replay goes (used_memory less the empty server's; entities: those of each type a"
-            " rule judges, seen so far; held: those with window keys, that some parcel counted for, clusters"
-            " included; the others exist only in parked records, docs/windows.md):",
+            " rule judges that the stream has named so far; held: those with window keys, that some parcel counted"
+            " for, clusters included; the others have no key of their own, and their parcels are parked,"
+            " docs/windows.md):",
             "",
             "| events | parcels | entities | held | Redis bytes | bytes per entity | bytes per parcel |",
             "|---:|---:|---:|---:|---:|---:|---:|",

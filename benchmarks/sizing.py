@@ -124,8 +124,9 @@ def main() -> None:
         f"{bytes_per_parcel:,.0f} bytes = {memory_tb:,.1f} TB.",
         "",
         f"Sharded (`PARCELWATCH_REDIS_SHARDS`, docs/windows.md): from `{sharded['command']}`"
-        f" ({sharded['measured']}), {sharded_bytes:,.0f} bytes per parcel with {most} shards (a parcel whose"
-        f" entities fall in several shards is parked in each). {retained:,} parcels x {sharded_bytes:,.0f} bytes"
+        f" ({sharded['measured']}), {sharded_bytes:,.0f} bytes per parcel with {most} shards (a parcel's"
+        " parcel-wide record is kept in its home shard; one that counted for entities of several shards is"
+        f" parked in each of those as well). {retained:,} parcels x {sharded_bytes:,.0f} bytes"
         f" = {sharded_tb:,.1f} TB; a master of {args.master_gib:g} GiB filled to {args.fill:.0%} holds"
         f" {usable / 1e9:,.1f} GB, so {sharded_tb * 1e12:,.0f} / {usable:,.0f} = **{masters:,} masters** (one shard"
         f" each), against {max(math.ceil(PEAK_PARCELS_PER_DAY * epp / 86_400 / redis_eps), 1):,} for the peak"
