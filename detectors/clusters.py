@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from detectors.windows import FAR_PAST_MS, EntityState, ParcelUpdate, Record, update_row
+from detectors.windows import FAR_PAST_MS, EntityState, ParcelUpdate, fold_records, update_row
 
 CLUSTER = "cluster"
 
@@ -70,21 +70,7 @@ def merge_into(into: EntityState, absorbed: EntityState) -> EntityState:
     """
     for key, rec in absorbed.records.items():
         mine = into.records.get(key)
-        if mine is None:
-            into.records[key] = rec
-            continue
-        newer = rec if rec.version() > mine.version() else mine
-        cancelled = rec.cancelled or mine.cancelled
-        into.records[key] = Record(
-            anchor_ms=min(rec.anchor_ms, mine.anchor_ms),
-            mass_kg=0.0 if cancelled else newer.mass_kg,
-            weight_kg=newer.weight_kg,
-            rank=newer.rank,
-            version_ms=newer.version_ms,
-            version_id=newer.version_id,
-            cancelled=cancelled,
-            reasons=newer.reasons,
-        )
+        into.records[key] = rec if mine is None else fold_records(mine, rec)
     if absorbed.watermark_ms is not None:
         into.watermark_ms = max(into.watermark_ms or absorbed.watermark_ms, absorbed.watermark_ms)
     for rule, episode in absorbed.episodes.items():

@@ -201,7 +201,7 @@ local function merge(rec, t, mass, weight, rank, vid, cancel, rs)
   return 'updated', dirty, nil, nil
 end
 
--- Fold another record into ``rec`` (nil: none), as windows._fold: the earliest anchor, the greater
+-- Fold another record into ``rec`` (nil: none), as windows.fold_records: the earliest anchor, the greater
 -- version, a cancellation in either. ``other`` is freshly decoded and may be returned as it is.
 local function fold(rec, other)
   if rec == nil then return other end
@@ -807,13 +807,7 @@ local function merge(keep, gone)
       local rec = decode(all[j + 1], pid)
       local mine_raw = redis.call('HGET', kr, pid)
       if mine_raw then
-        local mine = decode(mine_raw, pid)
-        local win = mine
-        if newer(rec.r, rec.vt, rec.vid, mine) then win = rec end
-        local cancelled = rec.c or mine.c
-        local out = {a = math.min(rec.a, mine.a), m = win.m, w = win.w, r = win.r, vt = win.vt, vid = win.vid,
-                     c = cancelled, rs = win.rs}
-        if cancelled then out.m = 0 end
+        local out = fold(decode(mine_raw, pid), rec)
         redis.call('HSET', kr, pid, encode(out, pid))
         redis.call('ZADD', kz, out.a, pid)
       else

@@ -269,9 +269,10 @@ def holds(value: Record | EntityRef | None) -> bool:
     return isinstance(value, EntityRef)
 
 
-def _fold(rec: Record | None, other: Record) -> Record:
+def fold_records(rec: Record | None, other: Record) -> Record:
     """A new record: ``rec`` with ``other`` folded in (earliest anchor, greater version, a
-    cancellation in either); the parcel-wide record meeting an entity's own (script: ``fold``)."""
+    cancellation in either): the parcel-wide record meeting an entity's own (script: ``fold``), and
+    two clusters' records of one parcel joining (:func:`detectors.clusters.merge_into`)."""
     if rec is None:
         return replace(other)
     best = other if other.version() > rec.version() else rec
@@ -295,7 +296,7 @@ def _parked_view(slot: dict[str, Record | EntityRef], tag: str) -> Record | None
     wide = slot.get(PARCEL_WIDE)
     own_rec = own if isinstance(own, Record) else None
     if isinstance(wide, Record):
-        return _fold(own_rec, wide)
+        return fold_records(own_rec, wide)
     return None if own_rec is None else replace(own_rec)
 
 
