@@ -18,17 +18,18 @@ from typing import Any
 from detectors import pipeline
 from detectors.events import ParcelEvent
 from detectors.scoring import ParcelScore
+from detectors.windows import parcel_wide
 from streams.cli import main
 
 _entity_updates = pipeline.entity_updates
 
 
 def counted_only(events: Sequence[ParcelEvent], scores: Sequence[ParcelScore], *args: Any, **kwargs: Any) -> Any:
-    """``entity_updates`` over the events with suspect mass and the cancellations only."""
+    """``entity_updates`` over the events that do not go parcel-wide (suspect mass, cancellations) only."""
     kept = [
         (event, score)
         for event, score in zip(events, scores, strict=True)
-        if score.suspect_mass_kg > 0 or event.event_type == "cancelled"
+        if not parcel_wide(pipeline.parcel_update(event, score))
     ]
     return _entity_updates([event for event, _ in kept], [score for _, score in kept], *args, **kwargs)
 

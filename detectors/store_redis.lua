@@ -649,6 +649,24 @@ local function mark_dirty(pid)
   end
 end
 
+-- Fold an update without mass, not a cancellation, into the parked record under ``tag`` in the
+-- parcel's string (windows._park); return its status. The string is written once, after phase 1.
+local function park_row(st, tag, pid, u)
+  local stored = st[tag]
+  local status, dirty, value = 'added', true, u[9]
+  if stored then
+    local rec = decode(stored, pid)
+    if rec.c then return 'duplicate' end
+    status, dirty = merge(rec, u[2], u[3], u[4], u[5], u[6], false, u[8])
+    if dirty then value = encode(rec, pid) end
+  end
+  if dirty then
+    st[tag] = value
+    mark_dirty(pid)
+  end
+  return status
+end
+
 -- A sharded store's marks, before the parcel-wide updates: those of this call reach them too.
 for _, m in ipairs(req.marks or {}) do
   local st = parked_of(m[1])
@@ -678,18 +696,8 @@ for i, u in ipairs(req.parcels) do
   if u[2] < late_before then
     stats.late = stats.late + 1
   else
-    local pid = u[1]
-    local st = parked_of(pid)
-    local status, dirty, value = 'added', true, u[9]
-    if st['~'] then
-      local rec = decode(st['~'], pid)
-      status, dirty = merge(rec, u[2], u[3], u[4], u[5], u[6], false, u[8])
-      value = encode(rec, pid)
-    end
-    if dirty then
-      st['~'] = value
-      mark_dirty(pid)
-    end
+    local st = parked_of(u[1])
+    local status = park_row(st, '~', u[1], u)
     stats[status] = stats[status] + 1
     for _, v in pairs(st) do
       if holds(v) and #v > 1 then
@@ -731,21 +739,7 @@ for _, ent in ipairs(req.entities) do
           rest[#rest + 1] = u
           applied[pid] = true
         else
-          local status, dirty = 'added', true
-          local value = u[9]
-          if held then
-            local rec = decode(held, pid)
-            if rec.c then
-              status, dirty = 'duplicate', false
-            else
-              status, dirty = merge(rec, u[2], u[3], u[4], u[5], u[6], false, u[8])
-              value = encode(rec, pid)
-            end
-          end
-          if dirty then
-            st[tag] = value
-            mark_dirty(pid)
-          end
+          local status = park_row(st, tag, pid, u)
           stats[status] = stats[status] + 1
         end
       end

@@ -36,8 +36,8 @@ What a window holds (docs/windows.md says the same with a timeline):
   the end of time, so the last windows of a finished replay are judged too.
 
 The memory store runs :func:`park_parcels`, :func:`park_updates` then :func:`apply_entity`; the
-Redis store runs the same steps in Lua (``store_redis.lua``); the contract tests hold the two equal and both equal to a
-brute-force oracle.
+Redis store runs the same steps in Lua (``store_redis.lua``); the contract tests hold the two equal
+and both equal to a brute-force oracle.
 """
 
 from __future__ import annotations
@@ -405,16 +405,21 @@ def park_updates(
             stats.counts["late"] += 1
         else:
             slot = parked.setdefault(u.parcel_key, {})
-            own = slot.get(tag)
-            if holds(own):
+            if holds(slot.get(tag)):
                 rest.append(u)
                 applied.add(u.parcel_key)
                 continue
-            status, rec, _, _ = _merge(own if isinstance(own, Record) else None, u)
-            if rec is not None:
-                slot[tag] = rec
-            stats.counts[status] += 1
+            stats.counts[_park(slot, tag, u)] += 1
     return rest
+
+
+def _park(slot: dict[str, Record | EntityRef], tag: str, u: ParcelUpdate) -> str:
+    """Fold ``u`` (no mass, not a cancellation) into the parked record under ``tag``; its status."""
+    stored = slot.get(tag)
+    status, rec, _, _ = _merge(stored if isinstance(stored, Record) else None, u)
+    if rec is not None:
+        slot[tag] = rec
+    return status
 
 
 def parcel_wide(u: ParcelUpdate) -> bool:
@@ -423,7 +428,7 @@ def parcel_wide(u: ParcelUpdate) -> bool:
 
 
 def park_parcels(
-    parked: Parked, updates: Sequence[ParcelUpdate], late_before: int, stats: ApplyStats | None
+    parked: Parked, updates: Sequence[ParcelUpdate], late_before: int, stats: ApplyStats
 ) -> dict[EntityRef, list[ParcelUpdate]]:
     """Fold parcel-wide updates (:func:`parcel_wide`) into their parcels' parcel-wide records;
     return, for each entity marked as holding one of their parcels, its updates in order, to apply
@@ -435,22 +440,15 @@ def park_parcels(
     record of a parcel is then the fold of the updates it was given and of every parcel-wide
     update of the parcel, whichever came first: an entity that holds the parcel gets the update
     now, one that takes the parcel later folds the parcel-wide record in then
-    (:func:`_apply_update`). ``stats``: None counts nothing here (a sharded store's other shards,
-    which get the same updates).
+    (:func:`_apply_update`).
     """
     holders: dict[EntityRef, list[ParcelUpdate]] = {}
     for u in updates:
         if u.event_time_ms < late_before:
-            if stats is not None:
-                stats.counts["late"] += 1
+            stats.counts["late"] += 1
             continue
         slot = parked.setdefault(u.parcel_key, {})
-        wide = slot.get(PARCEL_WIDE)
-        status, rec, _, _ = _merge(wide if isinstance(wide, Record) else None, u)
-        if rec is not None:
-            slot[PARCEL_WIDE] = rec
-        if stats is not None:
-            stats.counts[status] += 1
+        stats.counts[_park(slot, PARCEL_WIDE, u)] += 1
         for value in slot.values():
             if isinstance(value, EntityRef):
                 holders.setdefault(value, []).append(u)
