@@ -9,7 +9,8 @@
    stream cost on top of fetching; and the worker's intake with a detector that only counts
    (benchmarks/faust_intake_counter.py): what getting its events costs a worker;
 3. the full pipeline: a ``parcelwatch worker`` (validation, scoring, windows in Redis, alerts),
-   reading the canonical topic directly (adapters off), timed by its committed offsets; it takes
+   reading the canonical topic directly (adapters off), timed by its committed offsets (committing
+   every 0.2 s, and as a variant every 2.8 s, the default); it takes
    its batches straight from the consumer (streams/batch_intake.py), and, as variants, from a
    Faust agent's stream, on Faust's own consumer, on uvloop, with Python's default garbage
    collection, and with the window store in 3 shards on a local 3-master Redis Cluster; beside
@@ -44,8 +45,18 @@ from typing import NamedTuple
 
 import orjson
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 
-from streams.replay import WORKER_ARGV, alert_ids, committed_progress, ensure_topics, settings_env, start_worker
+from streams.kafka_security import aiokafka_options
+from streams.replay import (
+    WORKER_ARGV,
+    alert_ids,
+    committed_progress,
+    ensure_topics,
+    input_ends,
+    settings_env,
+    start_worker,
+)
 from streams.servers import redis_cluster
 from streams.settings import Settings
 from streams.simulate import simulate, within_lateness
@@ -139,6 +150,15 @@ class PipelineRun(NamedTuple):
         return self.eps / self.worker_cpu
 
 
+# A timed worker commits this often, where a worker commits every 2.8 s by default (Faust's): the
+# span, from the first commit seen to the one that covers the last event, ends at most this much
+# (and one poll) after the worker's last batch. Taking commits 2.8 s apart counted up to 2.8 s of a
+# worker with nothing left to read in a run of 10 to 20 s: the pipeline read slower than it does.
+TIMED_COMMIT_S = 0.2
+DEFAULT_COMMIT_S = Settings.model_fields["commit_interval_s"].default
+POLL_S = 0.05
+
+
 def pipeline_rung(
     settings: Settings,
     events: int,
@@ -147,39 +167,58 @@ def pipeline_rung(
     servers: Mapping[str, int] | None = None,
     beside: Callable[[int], contextlib.AbstractContextManager[object]] | None = None,
     worker_argv: Sequence[str] = WORKER_ARGV,
+    commit_interval_s: float = TIMED_COMMIT_S,
 ) -> PipelineRun:
     """From the first committed offset to the last: the workers' start-up is not counted. ``servers``:
     name -> pid of servers whose CPU over the same span to report beside the workers'. ``beside``:
     given the first worker's pid, what runs over the timed span (a profiler): entered when the span
     starts, left once it has been read. ``worker_argv``: how a worker is started (the what-if's
-    differs)."""
+    differs). ``commit_interval_s``: how often the workers commit (``TIMED_COMMIT_S`` says why)."""
+    settings = settings.model_copy(update={"commit_interval_s": commit_interval_s})
     with contextlib.ExitStack() as stack:
         running = []
         for n in range(workers):
             env = settings_env(settings) | {"PARCELWATCH_DATA_DIR": str(work / f"{settings.app_id}-{n}")}
             running.append(start_worker(stack, env, work / f"{settings.app_id}-{n}.log", worker_argv))
+        return asyncio.run(_timed(settings, events, work, running, stack, servers or {}, beside))
+
+
+async def _timed(
+    settings: Settings,
+    events: int,
+    work: Path,
+    running: list[subprocess.Popen[bytes]],
+    stack: contextlib.ExitStack,
+    servers: Mapping[str, int],
+    beside: Callable[[int], contextlib.AbstractContextManager[object]] | None,
+) -> PipelineRun:
+    """``pipeline_rung``'s span, watched every ``POLL_S`` through one admin client."""
+    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
+    await admin.start()
+    try:
+        ends = await input_ends(settings)
         first_done, first_t = 0, 0.0
         while True:
-            time.sleep(0.5)
+            await asyncio.sleep(POLL_S)
             for n, worker in enumerate(running):
                 if worker.poll() is not None:
                     log = work / f"{settings.app_id}-{n}.log"
                     raise SystemExit(f"a worker exited with code {worker.returncode}; see {log}")
-            done, _ = asyncio.run(committed_progress(settings))
+            done, _ = await committed_progress(settings, admin, ends)
             if done and not first_t:
                 first_done, first_t = done, time.perf_counter()
                 worker_pids = {f"worker {n}": worker.pid for n, worker in enumerate(running)}
                 if beside is not None:
                     stack.enter_context(beside(running[0].pid))  # left before the workers are stopped
-                cpu = CpuShares(worker_pids | dict(servers or {}))
+                cpu = CpuShares(worker_pids | dict(servers))
             if done >= events:
                 rate = (done - first_done) / (time.perf_counter() - first_t)
                 shares = cpu.read()
                 return PipelineRun(
-                    rate,
-                    sum(shares[name] for name in worker_pids),
-                    {name: shares[name] for name in servers or {}},
+                    rate, sum(shares[name] for name in worker_pids), {name: shares[name] for name in servers}
                 )
+    finally:
+        await admin.close()
 
 
 def ladder_lines(work: Path) -> list[bytes]:
@@ -222,6 +261,8 @@ def main() -> None:
         stages = stages_rung(min(args.events, 100_000))
         whatif = settings.model_copy(update={"app_id": "bench-what-if", "redis_prefix": "pwwi"})
         run_whatif = pipeline_rung(whatif, args.events, work, worker_argv=(sys.executable, str(HERE / WHAT_IF)))
+        slow_commits = settings.model_copy(update={"app_id": "bench-commit-default", "redis_prefix": "pwcd"})
+        run_slow_commits = pipeline_rung(slow_commits, args.events, work, commit_interval_s=DEFAULT_COMMIT_S)
         stock = settings.model_copy(update={"app_id": "bench-stock", "redis_prefix": "pwst", "faust_consumer": "stock"})
         run_stock = pipeline_rung(stock, args.events, work)
         uv = settings.model_copy(update={"app_id": "bench-uvloop", "redis_prefix": "pwuv", "event_loop": "uvloop"})
@@ -258,6 +299,7 @@ def main() -> None:
                 ("gc", gc_default),
                 ("stream", by_stream),
                 ("sharded", sharded),
+                ("commits", slow_commits),
             )
         }
     pipeline, pipeline_stock, pipeline_uvloop, two_workers = run.eps, run_stock.eps, run_uvloop.eps, run_two.eps
@@ -285,7 +327,8 @@ def main() -> None:
         " recipients: shops send again, customers are mostly new, as in a real stream), "
         "8 partitions, one Tansu broker; each rung a consumer group of its own reading from the start, "
         "one after the other in one run. Pipeline: one `parcelwatch worker`, timed from its first committed "
-        "offset to its last. The eager consumer (`streams/eager_consumer.py`, the worker's default) hands "
+        f"offset to its last, committing every {TIMED_COMMIT_S} s (where a worker commits every {DEFAULT_COMMIT_S} s"
+        " by default: a variant below). The eager consumer (`streams/eager_consumer.py`, the worker's default) hands "
         "each message on without the four asyncio tasks per message of Faust's own. The pipeline takes its "
         "batches straight from the consumer (`streams/batch_intake.py`, the worker's default), not through "
         "Faust's events and an agent's stream; the eager consumer hands it a partition's fetched records at a "
@@ -364,6 +407,9 @@ def main() -> None:
         f"| full pipeline, uvloop (`PARCELWATCH_EVENT_LOOP=uvloop`) | {pipeline_uvloop:,.0f} | "
         f"{pipeline_uvloop / pipeline:.3f} (to the pipeline) | {run_uvloop.worker_cpu:.0%} |"
         f" {run_uvloop.eps_per_worker_core:,.0f} |",
+        f"| full pipeline, timed on commits every {DEFAULT_COMMIT_S} s, the worker's default"
+        f" (`PARCELWATCH_COMMIT_INTERVAL_S`) | {run_slow_commits.eps:,.0f} | {run_slow_commits.eps / pipeline:.3f}"
+        f" (to the pipeline) | {run_slow_commits.worker_cpu:.0%} | {run_slow_commits.eps_per_worker_core:,.0f} |",
         f"| what-if, not the product: events without suspect mass not stored at all (`benchmarks/{WHAT_IF}`)"
         f" | {run_whatif.eps:,.0f} | {run_whatif.eps / pipeline:.3f} (to the pipeline) | {run_whatif.worker_cpu:.0%} |"
         f" {run_whatif.eps_per_worker_core:,.0f} |",
@@ -381,7 +427,9 @@ def main() -> None:
         f"the uvloop worker {len(others['uvloop']):,}, {same('uvloop')} the asyncio one; "
         f"the worker with Python's default collection {len(others['gc']):,}, {same('gc')} the default one; "
         f"the worker on the stream intake {len(others['stream']):,}, {same('stream')} the batch intake; "
-        f"the worker on three shards {len(others['sharded']):,}, {same('sharded')} the one on one Redis."
+        f"the worker on three shards {len(others['sharded']):,}, {same('sharded')} the one on one Redis; "
+        f"the worker committing every {DEFAULT_COMMIT_S} s {len(others['commits']):,}, {same('commits')} the one"
+        f" committing every {TIMED_COMMIT_S} s."
         " The cluster's three redis-servers share the same 2 cores too.",
         "",
         f"The what-if worker (`benchmarks/{WHAT_IF}`): an event without suspect mass, not a cancellation, is"
@@ -393,6 +441,14 @@ def main() -> None:
         f" {'the same as' if whatif_alerts == one_alerts else 'not the same as'} the pipeline"
         f" ({len(whatif_alerts & one_alerts):,} in both); it is not the product, and its alerts are not held"
         " to the product's.",
+        "",
+        "Commits: the timed span runs from the first commit seen to the one that covers the last event. A"
+        f" worker committing every {DEFAULT_COMMIT_S} s may have read its last event up to {DEFAULT_COMMIT_S} s"
+        " before that commit, and those idle seconds count in a span of 10 to 20 s: the variant's events/s."
+        f" Committing every {TIMED_COMMIT_S} s, at most {TIMED_COMMIT_S} s count. Events per worker core"
+        f" hardly move with it ({run_slow_commits.eps_per_worker_core:,.0f} against"
+        f" {run.eps_per_worker_core:,.0f}): an idle worker adds span, not CPU. The ladder's runs before"
+        f" 2026-12-06 15:30 UTC were timed on commits every {DEFAULT_COMMIT_S} s.",
         "",
         f"Target: the pipeline at >= 80% of the bare Faust agent; it is at {pipeline / bare_eager:.0%} of the "
         f"agent on the same (eager) consumer and {pipeline / bare:.0%} of the agent on Faust's own. "
@@ -414,6 +470,8 @@ def main() -> None:
         "pipeline_stream_intake_eps": round(run_stream.eps),
         "pipeline_uvloop_eps": round(pipeline_uvloop),
         "pipeline_gc_default_eps": round(pipeline_gc_default),
+        "pipeline_commit_default_eps": round(run_slow_commits.eps),
+        "pipeline_commit_default_eps_per_worker_core": round(run_slow_commits.eps_per_worker_core),
         "pipeline_three_shards_eps": round(run_sharded.eps),
         "pipeline_three_shards_eps_per_worker_core": round(run_sharded.eps_per_worker_core),
         "pipeline_eps_per_worker_core": round(run.eps_per_worker_core),

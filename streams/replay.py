@@ -126,15 +126,20 @@ async def publish(settings: Settings, inputs: Sequence[ReplayInput], summary: Re
     summary.parcels = len(parcels)
 
 
-async def committed_progress(settings: Settings, admin: AIOKafkaAdminClient | None = None) -> tuple[int, int]:
-    """(messages of the input topics the consumer group has committed, messages in them)."""
-    topics = [settings.topic(a.topic_suffix) for a in ADAPTERS.values()]
+async def committed_progress(
+    settings: Settings, admin: AIOKafkaAdminClient | None = None, ends: dict[TopicPartition, int] | None = None
+) -> tuple[int, int]:
+    """(messages of the input topics the consumer group has committed, messages in them).
+
+    ``ends``: the input topics' end offsets (``input_ends``), where they no longer move: read once,
+    not at each call (a consumer of their own each time)."""
     own = admin is None
     if admin is None:
         admin = AIOKafkaAdminClient(**aiokafka_options(settings))
         await admin.start()
     try:
-        ends = await end_offsets(settings, topics)
+        if ends is None:
+            ends = await input_ends(settings)
         # Explicit partitions: Tansu closes the connection on the all-partitions form.
         committed = await admin.list_consumer_group_offsets(settings.app_id, partitions=list(ends))
     finally:
@@ -142,6 +147,11 @@ async def committed_progress(settings: Settings, admin: AIOKafkaAdminClient | No
             await admin.close()
     done = sum(min(max(committed[tp].offset, 0), end) if tp in committed else 0 for tp, end in ends.items())
     return done, sum(ends.values())
+
+
+async def input_ends(settings: Settings) -> dict[TopicPartition, int]:
+    """End offsets of every partition of the input topics."""
+    return await end_offsets(settings, [settings.topic(a.topic_suffix) for a in ADAPTERS.values()])
 
 
 async def wait_until_processed(
