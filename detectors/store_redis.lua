@@ -245,9 +245,15 @@ local function parked_of(pid)
         local stop = colon + tonumber(string.sub(raw, pos, colon - 1))
         local value = string.sub(raw, colon + 1, stop)
         local eol = string.find(raw, '\n', stop + 1, true)
-        for tag in string.gmatch(string.sub(raw, stop + 1, eol - 1), '[^ ]+') do
-          if #tag > tag_len and not string.find(tag, ':', 1, true) then tag = string.sub(tag, 1, tag_len) end
-          st[tag] = value
+        local tags = string.sub(raw, stop + 1, eol - 1)
+        if not string.find(tags, ' ', 1, true) then  -- one tag, as nearly always: no iterator
+          if #tags > tag_len and not string.find(tags, ':', 1, true) then tags = string.sub(tags, 1, tag_len) end
+          st[tags] = value
+        else
+          for tag in string.gmatch(tags, '[^ ]+') do
+            if #tag > tag_len and not string.find(tag, ':', 1, true) then tag = string.sub(tag, 1, tag_len) end
+            st[tag] = value
+          end
         end
         pos = eol + 1
       end
@@ -260,7 +266,15 @@ end
 -- shorter); once one marks an entity that holds the record ('*'), as long as the entities' keys, if
 -- that is longer: the mark sends the parcel's later updates to the entity.
 local function write_parked(pid)
-  local st, by_value, values, ms = parked[pid], {}, {}, cfg.parked_ms
+  local st, ms = parked[pid], cfg.parked_ms
+  -- Nearly every string holds one record, the parcel-wide one: written without grouping tables.
+  local only_tag, only_value = next(st)
+  if only_tag ~= nil and next(st, only_tag) == nil then
+    if (holds(only_value) or remote(only_value)) and ttl > ms then ms = ttl end
+    redis.call('SET', parked_key(pid), #only_value .. ':' .. only_value .. only_tag .. '\n', 'PX', ms)
+    return
+  end
+  local by_value, values = {}, {}
   for tag, value in pairs(st) do
     local tags = by_value[value]
     if tags == nil then
@@ -657,8 +671,18 @@ local function park_row(st, tag, pid, u)
   if stored then
     local rec = decode(stored, pid)
     if rec.c then return 'duplicate' end
-    status, dirty = merge(rec, u[2], u[3], u[4], u[5], u[6], false, u[8])
-    if dirty then value = encode(rec, pid) end
+    local t, own = u[2], u[9]
+    local won = newer(u[5], t, u[6], rec)
+    status, dirty = merge(rec, t, u[3], u[4], u[5], u[6], false, u[8])
+    -- Where the update's version won, the record is the one the row brings (u[9], encoded by
+    -- store_redis.py's _row with its own time as anchor and version), with the earlier anchor kept:
+    -- a cut and a join of that text, not encode()'s formatting of every field.
+    if dirty and not won then
+      value = encode(rec, pid)
+    elseif dirty and rec.a ~= t then
+      local cut = string.find(own, '||', 1, true)  -- the empty version time: mass, weight and rank are never empty
+      value = int(rec.a) .. string.sub(own, string.find(own, '|', 1, true), cut) .. int(t) .. string.sub(own, cut + 1)
+    end
   end
   if dirty then
     st[tag] = value
