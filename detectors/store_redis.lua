@@ -233,6 +233,11 @@ local function parked_tag(et, key)
 end
 local parked, parked_dirty, dirty_order = {}, {}, {}
 local function parked_key(pid) return cfg.prefix .. ':p:' .. pid end
+-- A tag as read: one written with a whole key (before keys were cut) is cut as the script cuts them.
+local function cut_tag(tag)
+  if #tag > tag_len and not string.find(tag, ':', 1, true) then return string.sub(tag, 1, tag_len) end
+  return tag
+end
 local function parked_of(pid)
   local st = parked[pid]
   if st == nil then
@@ -247,13 +252,9 @@ local function parked_of(pid)
         local eol = string.find(raw, '\n', stop + 1, true)
         local tags = string.sub(raw, stop + 1, eol - 1)
         if not string.find(tags, ' ', 1, true) then  -- one tag, as nearly always: no iterator
-          if #tags > tag_len and not string.find(tags, ':', 1, true) then tags = string.sub(tags, 1, tag_len) end
-          st[tags] = value
+          st[cut_tag(tags)] = value
         else
-          for tag in string.gmatch(tags, '[^ ]+') do
-            if #tag > tag_len and not string.find(tag, ':', 1, true) then tag = string.sub(tag, 1, tag_len) end
-            st[tag] = value
-          end
+          for tag in string.gmatch(tags, '[^ ]+') do st[cut_tag(tag)] = value end
         end
         pos = eol + 1
       end
@@ -265,13 +266,17 @@ end
 -- A parcel's parked records live cfg.parked_ms after their last write (the retention unless set
 -- shorter); once one marks an entity that holds the record ('*'), as long as the entities' keys, if
 -- that is longer: the mark sends the parcel's later updates to the entity.
+local function parked_life(value, ms)
+  if (holds(value) or remote(value)) and ttl > ms then return ttl end
+  return ms
+end
+local function parked_line(value, tags) return #value .. ':' .. value .. tags .. '\n' end
 local function write_parked(pid)
   local st, ms = parked[pid], cfg.parked_ms
   -- Nearly every string holds one record, the parcel-wide one: written without grouping tables.
   local only_tag, only_value = next(st)
   if only_tag ~= nil and next(st, only_tag) == nil then
-    if (holds(only_value) or remote(only_value)) and ttl > ms then ms = ttl end
-    redis.call('SET', parked_key(pid), #only_value .. ':' .. only_value .. only_tag .. '\n', 'PX', ms)
+    redis.call('SET', parked_key(pid), parked_line(only_value, only_tag), 'PX', parked_life(only_value, ms))
     return
   end
   local by_value, values = {}, {}
@@ -281,13 +286,13 @@ local function write_parked(pid)
       tags = {}
       by_value[value] = tags
       values[#values + 1] = value
-      if (holds(value) or remote(value)) and ttl > ms then ms = ttl end
+      ms = parked_life(value, ms)
     end
     tags[#tags + 1] = tag
   end
   local out = {}
   for i, value in ipairs(values) do
-    out[i] = #value .. ':' .. value .. table.concat(by_value[value], ' ') .. '\n'
+    out[i] = parked_line(value, table.concat(by_value[value], ' '))
   end
   redis.call('SET', parked_key(pid), table.concat(out), 'PX', ms)
 end
