@@ -444,7 +444,8 @@ def main() -> None:
         "",
         "Commits: the timed span runs from the first commit seen to the one that covers the last event. A"
         f" worker committing every {DEFAULT_COMMIT_S} s may have read its last event up to {DEFAULT_COMMIT_S} s"
-        " before that commit, and those idle seconds count in a span of 10 to 20 s: the variant's events/s."
+        f" before that commit, and those idle seconds count in its span of {args.events / run_slow_commits.eps:.0f} s:"
+        " the variant's events/s."
         f" Committing every {TIMED_COMMIT_S} s, at most {TIMED_COMMIT_S} s count. Events per worker core"
         f" hardly move with it ({run_slow_commits.eps_per_worker_core:,.0f} against"
         f" {run.eps_per_worker_core:,.0f}): an idle worker adds span, not CPU. The ladder's runs before"
